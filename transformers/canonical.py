@@ -113,10 +113,15 @@ class ReasoningDelta:
 
 @dataclass(frozen=True, slots=True)
 class ReasoningSignature:
-    """Opaque proof that makes a reasoning block replayable (Anthropic signature, OpenAI encrypted content)."""
+    """Opaque proof that makes a reasoning block replayable.
+
+    `origin` says who minted it: an Anthropic thinking ``signature`` or OpenAI's reasoning ``encrypted_content``,
+    both raw; encoders wrap them with `reasoning_codec` when the client speaks the other format.
+    """
 
     index: int
     signature: str
+    origin: Literal["anthropic", "openai"]
 
 
 @dataclass(frozen=True, slots=True)
