@@ -1,0 +1,28 @@
+"""Typed keys for what `create_app` puts on the application and on each request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from plano_proxy.proxy.config import Config
+from plano_proxy.proxy.routing import ModelTable
+
+CONFIG = web.AppKey("config", Config)
+MODELS = web.AppKey("models", ModelTable)
+SESSION = web.AppKey("session", aiohttp.ClientSession)
+
+
+@dataclass(slots=True)
+class AccessRecord:
+    """What the access log line says about one request; handlers fill it in as they learn it."""
+
+    request_id: str
+    model: str | None = None
+    provider: str | None = None
+    stream: bool = False
+
+
+ACCESS = "plano_access"
+"""Request key of the `AccessRecord` (aiohttp request keys are plain strings)."""

@@ -1,0 +1,99 @@
+"""``POST /v1/chat/completions``.
+
+To an OpenAI-compatible provider the request is relayed as sent, with only ``model`` rewritten to the upstream id,
+and the answer (SSE or JSON) is relayed byte for byte as it arrives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+from plano_proxy.proxy.app_keys import ACCESS, MODELS, SESSION
+from plano_proxy.proxy.errors import InvalidRequest
+from plano_proxy.proxy.relay import relay_json, relay_sse
+from plano_proxy.proxy.upstream import open_upstream
+from plano_proxy.proxy.web_json import read_json_object
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    body = await read_json_object(request)
+    check_chat_body(body)
+    route = request.app[MODELS].resolve(body.get("model"))
+    stream = body.get("stream") is True
+    record = request[ACCESS]
+    record.model, record.provider, record.stream = route.requested, route.provider.qualified_name, stream
+    body["model"] = route.provider.model
+    async with open_upstream(request.app[SESSION], route.provider, "chat", orjson.dumps(body)) as upstream:
+        if stream:
+            return await relay_sse(request, upstream)
+        return await relay_json(upstream)
+
+
+def check_chat_body(body: dict[str, Any]) -> None:
+    """The checks OpenAI makes before anything else, with its wording, so a bad request never reaches a provider."""
+    messages = body.get("messages")
+    if messages is None:
+        raise InvalidRequest("Missing required parameter: 'messages'.", param="messages")
+    if not isinstance(messages, list):
+        raise InvalidRequest(_wrong_type("messages", "an array", messages), param="messages")
+    if not messages:
+        raise InvalidRequest(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            param="messages",
+        )
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict):
+            raise InvalidRequest(_wrong_type(where, "an object", message), param=where)
+        if "role" not in message:
+            raise InvalidRequest(f"Missing required parameter: '{where}.role'.", param=f"{where}.role")
+        if message["role"] not in ("system", "developer", "user", "assistant", "tool", "function"):
+            raise InvalidRequest(
+                f"Invalid value: {message['role']!r}. Supported values are: 'system', 'assistant', 'user', "
+                "'function', 'tool', and 'developer'.",
+                param=f"{where}.role",
+            )
+    _check_types(body)
+
+
+_EXPECTED_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "stream": (bool, "a boolean"),
+    "max_tokens": (int, "an integer"),
+    "max_completion_tokens": (int, "an integer"),
+    "n": (int, "an integer"),
+    "temperature": ((int, float), "a number"),
+    "top_p": ((int, float), "a number"),
+    "tools": (list, "an array"),
+    "stream_options": (dict, "an object"),
+    "metadata": (dict, "an object"),
+}
+
+
+def _check_types(body: dict[str, Any]) -> None:
+    for name, (expected, described) in _EXPECTED_TYPES.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        wrong_bool = isinstance(value, bool) and expected is not bool
+        if wrong_bool or not isinstance(value, expected):
+            raise InvalidRequest(_wrong_type(name, described, value), param=name)
+
+
+def _wrong_type(where: str, expected: str, value: Any) -> str:
+    return f"Invalid type for '{where}': expected {expected}, but got {_describe(value)} instead."
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "null"

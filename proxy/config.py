@@ -1,0 +1,337 @@
+"""Loading ``plano_config.yaml`` into frozen dataclasses.
+
+This is the only module that reads the environment: ``$VAR``, ``${VAR}`` and ``${VAR:-default}`` in string values
+are substituted here. Every error names the key path and the bad value::
+
+    ConfigError: model_providers[1].port: 'abc' is not a valid integer
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from plano_proxy.proxy.providers import ProviderKind, provider_kind
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key path and the value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    address: str = "127.0.0.1"
+    port: int = 12000
+    timeout: float = 300.0
+    name: str = "model_listener"
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds: to open a connection, to the first byte of the answer, and between two chunks of it."""
+
+    connect: float = 10.0
+    first_byte: float = 300.0
+    idle: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    provider: str
+    """The provider's name, the part before the slash in ``model: openai/gpt-4o-mini``."""
+    model: str
+    """The model id the upstream knows, the part after the slash."""
+    kind: ProviderKind
+    base_url: str
+    """The API root, ending where ``/chat/completions`` or ``/messages`` would begin (Azure: the resource URL)."""
+    access_key: str | None = field(default=None, repr=False)
+    default: bool = False
+    headers: Mapping[str, str] = field(default_factory=dict)
+    api_version: str | None = None
+    max_tokens: int | None = None
+    """Output-token default for upstreams that require one (Anthropic) when the client sends none."""
+    responses_api: bool = False
+    """Send Responses requests to the upstream's native ``/responses`` endpoint (stateless, ``store: false``)."""
+    timeouts: Timeouts = Timeouts()
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+    @property
+    def interface(self) -> str:
+        return self.kind.interface
+
+
+@dataclass(frozen=True, slots=True)
+class StateStorage:
+    type: str
+    path: str | None = None
+    connection_string: str | None = field(default=None, repr=False)
+    max_responses: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    listener: Listener
+    providers: tuple[ProviderConfig, ...]
+    aliases: Mapping[str, str]
+    state_storage: StateStorage | None
+    version: str | None = None
+    max_body_bytes: int = 32 * 1024 * 1024
+
+
+_VAR = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
+)
+_DURATION = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_STORAGE_TYPES = ("memory", "sqlite", "postgres")
+
+
+class _Env:
+    """Substitutes variables and remembers which ones were missing, so the caller can say who needed them."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self.missing: list[str] = []
+
+    def substitute(self, value: str) -> str:
+        def replace(match: re.Match[str]) -> str:
+            name = match.group("braced") or match.group("bare")
+            if name in self._environ:
+                return self._environ[name]
+            if match.group("default") is not None:
+                return match.group("default")
+            self.missing.append(name)
+            return ""
+
+        return _VAR.sub(replace, value)
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from exc
+    return parse_config(text, os.environ if environ is None else environ)
+
+
+def parse_config(text: str, environ: Mapping[str, str]) -> Config:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"the config is not valid YAML: {exc}") from exc
+    root = _mapping(raw if raw is not None else {}, "(top level)")
+    if "model_providers" in root and "llm_providers" in root:
+        raise ConfigError("model_providers and llm_providers: give one of them (llm_providers is the legacy name)")
+    providers_key = "llm_providers" if "llm_providers" in root else "model_providers"
+    env = _Env(environ)
+    providers = _providers(root.get(providers_key), providers_key, env)
+    aliases = _aliases(root.get("model_aliases"), providers)
+    return Config(
+        listener=_listener(root.get("listeners")),
+        providers=providers,
+        aliases=aliases,
+        state_storage=_state_storage(root.get("state_storage"), env),
+        version=None if root.get("version") is None else str(root["version"]),
+        max_body_bytes=_int(root.get("max_body_bytes", 32 * 1024 * 1024), "max_body_bytes", minimum=1),
+    )
+
+
+def _listener(raw: Any) -> Listener:
+    if raw is None:
+        return Listener()
+    listeners = _list(raw, "listeners")
+    chosen = next(
+        (
+            (index, item)
+            for index, item in enumerate(listeners)
+            if _mapping(item, f"listeners[{index}]").get("type", "model") == "model"
+        ),
+        None,
+    )
+    if chosen is None:
+        return Listener()
+    index, item = chosen
+    where = f"listeners[{index}]"
+    return Listener(
+        address=_str(item.get("address", "127.0.0.1"), f"{where}.address"),
+        port=_int(item.get("port", 12000), f"{where}.port", minimum=0, maximum=65535),
+        timeout=_duration(item.get("timeout", "300s"), f"{where}.timeout"),
+        name=_str(item.get("name", "model_listener"), f"{where}.name"),
+    )
+
+
+def _providers(raw: Any, key: str, env: _Env) -> tuple[ProviderConfig, ...]:
+    if raw is None:
+        raise ConfigError(f"{key}: at least one provider is required")
+    items = _list(raw, key)
+    if not items:
+        raise ConfigError(f"{key}: at least one provider is required")
+    providers = tuple(_provider(item, f"{key}[{index}]", env) for index, item in enumerate(items))
+    defaults = [p.qualified_name for p in providers if p.default]
+    if len(defaults) > 1:
+        raise ConfigError(f"{key}: only one provider may have default: true, found {', '.join(defaults)}")
+    seen: set[str] = set()
+    for index, provider in enumerate(providers):
+        if provider.qualified_name in seen:
+            raise ConfigError(f"{key}[{index}].model: {provider.qualified_name!r} is configured twice")
+        seen.add(provider.qualified_name)
+    return providers
+
+
+def _provider(raw: Any, where: str, env: _Env) -> ProviderConfig:
+    item = _mapping(raw, where)
+    model_ref = _str(item.get("model"), f"{where}.model")
+    provider_name, slash, model = model_ref.partition("/")
+    if not slash or not provider_name or not model:
+        raise ConfigError(f"{where}.model: {model_ref!r} is not of the form <provider>/<model-id>")
+    interface = item.get("provider_interface")
+    try:
+        kind = provider_kind(provider_name, None if interface is None else _str(interface, where))
+    except ValueError as exc:
+        key = "model" if interface is None else "provider_interface"
+        raise ConfigError(f"{where}.{key}: {exc}") from exc
+
+    env.missing.clear()
+    access_key = _optional_str(item.get("access_key"), f"{where}.access_key", env)
+    if env.missing:
+        raise ConfigError(
+            f"{where}.access_key: environment variable {env.missing[0]} is not set (provider {model_ref!r} needs it)"
+        )
+    if access_key == "":
+        access_key = None
+    if access_key is None and kind.needs_key:
+        raise ConfigError(f"{where}.access_key: provider {model_ref!r} needs an API key (for example $API_KEY)")
+    base_url = _optional_str(item.get("base_url"), f"{where}.base_url", env)
+    if env.missing:
+        raise ConfigError(f"{where}.base_url: environment variable {env.missing[0]} is not set")
+    try:
+        api_root = kind.api_root(base_url)
+    except ValueError as exc:
+        raise ConfigError(f"{where}.base_url: {exc}") from exc
+    headers = _mapping(item.get("headers") or {}, f"{where}.headers")
+    return ProviderConfig(
+        provider=provider_name,
+        model=model,
+        kind=kind,
+        base_url=api_root,
+        access_key=access_key,
+        default=_bool(item.get("default", False), f"{where}.default"),
+        headers={str(k): env.substitute(_str(v, f"{where}.headers.{k}")) for k, v in headers.items()},
+        api_version=_optional_str(item.get("api_version"), f"{where}.api_version", env) or (kind.default_api_version),
+        max_tokens=None
+        if item.get("max_tokens") is None
+        else _int(item["max_tokens"], f"{where}.max_tokens", minimum=1),
+        responses_api=_bool(item.get("responses_api", kind.native_responses), f"{where}.responses_api"),
+        timeouts=_timeouts(item.get("timeouts"), f"{where}.timeouts"),
+    )
+
+
+def _timeouts(raw: Any, where: str) -> Timeouts:
+    if raw is None:
+        return Timeouts()
+    item = _mapping(raw, where)
+    unknown = set(item) - {"connect", "first_byte", "idle"}
+    if unknown:
+        raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown timeout (use connect, first_byte, idle)")
+    base = Timeouts()
+    return Timeouts(
+        connect=_duration(item.get("connect", base.connect), f"{where}.connect"),
+        first_byte=_duration(item.get("first_byte", base.first_byte), f"{where}.first_byte"),
+        idle=_duration(item.get("idle", base.idle), f"{where}.idle"),
+    )
+
+
+def _aliases(raw: Any, providers: tuple[ProviderConfig, ...]) -> dict[str, str]:
+    if raw is None:
+        return {}
+    known = {p.qualified_name for p in providers} | {p.model for p in providers}
+    aliases: dict[str, str] = {}
+    for name, value in _mapping(raw, "model_aliases").items():
+        where = f"model_aliases.{name}"
+        target = _str(_mapping(value, where).get("target"), f"{where}.target")
+        if target not in known:
+            raise ConfigError(f"{where}.target: {target!r} is not a configured model")
+        aliases[str(name)] = target
+    return aliases
+
+
+def _state_storage(raw: Any, env: _Env) -> StateStorage | None:
+    if raw is None:
+        return None
+    item = _mapping(raw, "state_storage")
+    kind = _str(item.get("type"), "state_storage.type")
+    if kind not in _STORAGE_TYPES:
+        raise ConfigError(f"state_storage.type: {kind!r} is not one of {', '.join(_STORAGE_TYPES)}")
+    env.missing.clear()
+    connection = _optional_str(item.get("connection_string"), "state_storage.connection_string", env)
+    path = _optional_str(item.get("path"), "state_storage.path", env)
+    if env.missing:
+        raise ConfigError(f"state_storage: environment variable {env.missing[0]} is not set")
+    if kind == "postgres" and not connection:
+        raise ConfigError("state_storage.connection_string: required for type postgres")
+    return StateStorage(
+        type=kind,
+        path=path or ("./plano_state.db" if kind == "sqlite" else None),
+        connection_string=connection,
+        max_responses=_int(item.get("max_responses", 10_000), "state_storage.max_responses", minimum=1),
+    )
+
+
+# Typed accessors: each raises ConfigError naming the key and the value.
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: expected a list, got {value!r}")
+    return value
+
+
+def _str(value: Any, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
+        raise ConfigError(f"{where}: expected a non-empty string, got {value!r}")
+    return str(value)
+
+
+def _optional_str(value: Any, where: str, env: _Env) -> str | None:
+    return None if value is None else env.substitute(_str(value, where))
+
+
+def _int(value: Any, where: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    try:
+        number = int(value) if not isinstance(value, bool | float) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None:
+        raise ConfigError(f"{where}: {value!r} is not a valid integer")
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise ConfigError(f"{where}: {value!r} is out of range")
+    return number
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: {value!r} is not true or false")
+    return value
+
+
+def _duration(value: Any, where: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    match = _DURATION.match(str(value)) if isinstance(value, str) else None
+    if match is None or float(match.group("number")) <= 0:
+        raise ConfigError(f"{where}: {value!r} is not a valid duration (for example 30s, 500ms, 5m)")
+    return float(match.group("number")) * _DURATION_UNITS[match.group("unit")]

@@ -1,0 +1,84 @@
+"""The error renderer and the access log, as one middleware around every handler."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from plano_proxy.proxy.app_keys import ACCESS, AccessRecord
+from plano_proxy.proxy.errors import (
+    GatewayError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    anthropic_body,
+    openai_body,
+)
+from plano_proxy.proxy.web_json import json_response
+from plano_proxy.transformers.errors import RequestError
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = structlog.get_logger("plano_proxy.access")
+
+CLIENT_CLOSED = 499
+"""Logged status of a request whose client went away before the answer was complete (nginx's convention)."""
+
+
+def is_anthropic_endpoint(path: str) -> bool:
+    return path.startswith("/v1/messages")
+
+
+def render_error(request: web.Request, error: GatewayError) -> web.Response:
+    headers = {"x-request-id": request[ACCESS].request_id}
+    if is_anthropic_endpoint(request.path):
+        return json_response(anthropic_body(error, request[ACCESS].request_id), error.status, headers)
+    return json_response(openai_body(error), error.status, headers)
+
+
+@web.middleware
+async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    record = AccessRecord(request_id=request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex}")
+    request[ACCESS] = record
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await _handle(request, handler)
+        status = response.status
+        if not response.prepared:
+            response.headers["x-request-id"] = record.request_id
+        return response
+    except ConnectionResetError:
+        status = CLIENT_CLOSED
+        raise
+    finally:
+        log.info(
+            "request",
+            request_id=record.request_id,
+            method=request.method,
+            endpoint=request.path,
+            model=record.model,
+            provider=record.provider,
+            stream=record.stream,
+            status=status,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+
+async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except GatewayError as error:
+        return render_error(request, error)
+    except RequestError as error:
+        return render_error(request, InvalidRequest(error.message, param=error.param))
+    except web.HTTPNotFound:
+        return render_error(request, NotFound(f"Unknown request URL: {request.method} {request.path}."))
+    except web.HTTPMethodNotAllowed:
+        return render_error(request, MethodNotAllowed(f"Method {request.method} is not allowed for {request.path}."))
+    except Exception:
+        # A bug, not a client error: logged with its traceback, answered in the client's format.
+        log.exception("unhandled_error", request_id=request[ACCESS].request_id, endpoint=request.path)
+        return render_error(request, GatewayError("The gateway failed to handle this request."))

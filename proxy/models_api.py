@@ -1,0 +1,44 @@
+"""``GET /v1/models``: configured models and aliases, in OpenAI's list shape or, asked by an Anthropic client
+(``anthropic-version`` header), in Anthropic's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from plano_proxy.proxy.app_keys import MODELS
+from plano_proxy.proxy.routing import ModelTable
+from plano_proxy.proxy.web_json import json_response
+
+_CREATED = 1_700_000_000
+"""A fixed creation time: the gateway does not know when a provider published a model."""
+
+
+async def list_models(request: web.Request) -> web.Response:
+    table = request.app[MODELS]
+    if "anthropic-version" in request.headers:
+        return json_response(_anthropic_list(table))
+    return json_response({"object": "list", "data": [_openai_model(name, owner) for name, owner in _entries(table)]})
+
+
+def _entries(table: ModelTable) -> list[tuple[str, str]]:
+    entries = [(p.qualified_name, p.provider) for p in table.providers]
+    entries += [(p.model, p.provider) for p in table.providers if p.model not in {e[0] for e in entries}]
+    entries += [(alias, "alias") for alias in table.aliases()]
+    return entries
+
+
+def _openai_model(name: str, owner: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": _CREATED, "owned_by": owner}
+
+
+def _anthropic_list(table: ModelTable) -> dict[str, Any]:
+    created = datetime.fromtimestamp(_CREATED, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    data = [{"type": "model", "id": name, "display_name": name, "created_at": created} for name, _ in _entries(table)]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }

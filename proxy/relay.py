@@ -1,0 +1,50 @@
+"""Relaying a provider's answer to the client unchanged, chunk by chunk as it arrives."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+from plano_proxy.transformers.sse import frame_data
+
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+# Headers of an upstream answer that describe the provider's request and are worth passing on.
+_PASSED_ON = ("x-request-id", "request-id", "openai-processing-ms")
+
+
+async def relay_json(upstream: aiohttp.ClientResponse) -> web.Response:
+    body = await upstream.read()
+    return web.Response(
+        body=body, status=upstream.status, content_type="application/json", headers=_passed_on(upstream)
+    )
+
+
+async def relay_sse(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+    """Stream the upstream's SSE bytes through; a cut upstream ends the stream with a Chat error chunk."""
+    response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **_passed_on(upstream)})
+    await response.prepare(request)
+    try:
+        async for chunk in upstream.content.iter_any():
+            await response.write(chunk)
+    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
+        await response.write(
+            frame_data(
+                {
+                    "error": {
+                        "message": "The provider's stream ended unexpectedly.",
+                        "type": "server_error",
+                        "param": None,
+                        "code": "upstream_stream_error",
+                    }
+                }
+            )
+        )
+    await response.write_eof()
+    return response
+
+
+def _passed_on(upstream: aiohttp.ClientResponse) -> dict[str, str]:
+    return {name: upstream.headers[name] for name in _PASSED_ON if name in upstream.headers}

@@ -1,0 +1,129 @@
+"""Calling providers: one shared `ClientSession`, per-provider URLs, headers and timeouts, and the single place
+where upstream failures become `UpstreamError`s.
+
+The gateway only ever calls a configured provider's own API root; nothing in a client request can change the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import aiohttp
+import orjson
+from plano_proxy.proxy.config import ProviderConfig
+from plano_proxy.proxy.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
+
+Operation = Literal["chat", "messages", "count_tokens", "responses"]
+
+ANTHROPIC_VERSION = "2023-06-01"
+# Client headers worth forwarding to an Anthropic upstream; everything else is the gateway's to set.
+ANTHROPIC_FORWARDED = frozenset({"anthropic-beta"})
+_PATHS: dict[Operation, str] = {
+    "chat": "/chat/completions",
+    "messages": "/messages",
+    "count_tokens": "/messages/count_tokens",
+    "responses": "/responses",
+}
+
+
+def create_session(pool_size: int = 512) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=pool_size, limit_per_host=pool_size, keepalive_timeout=60)
+    return aiohttp.ClientSession(
+        connector=connector,
+        json_serialize=lambda value: orjson.dumps(value).decode(),
+        auto_decompress=True,
+        skip_auto_headers=("User-Agent",),
+    )
+
+
+def upstream_url(provider: ProviderConfig, operation: Operation) -> str:
+    if provider.interface == "azure_openai":
+        return (
+            f"{provider.base_url}/openai/deployments/{provider.model}{_PATHS[operation]}"
+            f"?api-version={provider.api_version}"
+        )
+    return provider.base_url + _PATHS[operation]
+
+
+def upstream_headers(provider: ProviderConfig, forwarded: Mapping[str, str] | None = None) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "User-Agent": "plano-proxy"}
+    key = provider.access_key
+    if provider.interface == "anthropic":
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+        if key:
+            headers["x-api-key"] = key
+        for name, value in (forwarded or {}).items():
+            if name.lower() in ANTHROPIC_FORWARDED:
+                headers[name.lower()] = value
+    elif provider.interface == "azure_openai":
+        if key:
+            headers["api-key"] = key
+    elif key:
+        headers["Authorization"] = f"Bearer {key}"
+    headers.update(provider.headers)
+    return headers
+
+
+@asynccontextmanager
+async def open_upstream(
+    session: aiohttp.ClientSession,
+    provider: ProviderConfig,
+    operation: Operation,
+    body: bytes,
+    forwarded: Mapping[str, str] | None = None,
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """POST to the provider and yield its successful response, still unread; any failure is an UpstreamError."""
+    timeouts = provider.timeouts
+    url = upstream_url(provider, operation)
+    try:
+        async with asyncio.timeout(timeouts.first_byte):
+            response = await session.post(
+                url,
+                data=body,
+                headers=upstream_headers(provider, forwarded),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.idle),
+            )
+    except TimeoutError as exc:
+        raise UpstreamTimeout(f"The provider {provider.qualified_name!r} did not answer in time.") from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnreachable(
+            f"Could not reach the provider {provider.qualified_name!r}: {type(exc).__name__}."
+        ) from exc
+    try:
+        if response.status >= 400:
+            raise await _error_from(response, provider)
+        yield response
+    finally:
+        response.release()
+
+
+async def _error_from(response: aiohttp.ClientResponse, provider: ProviderConfig) -> UpstreamError:
+    try:
+        raw = await response.read()
+    except (aiohttp.ClientError, TimeoutError):
+        raw = b""
+    message, type_, code = parse_error_body(raw)
+    if provider.access_key:
+        message = message.replace(provider.access_key, "[redacted]")
+    message = message or f"The provider {provider.qualified_name!r} answered with HTTP {response.status}."
+    return UpstreamError(response.status, message, type=type_, code=code)
+
+
+def parse_error_body(raw: bytes) -> tuple[str, str | None, str | None]:
+    """Message, type and code from an OpenAI-style or Anthropic-style error body (or plain text)."""
+    try:
+        body: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode("utf-8", "replace")[:1000].strip(), None, None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        message = str(error.get("message") or "")
+        type_ = error.get("type")
+        code = error.get("code")
+        return message, type_ if isinstance(type_, str) else None, code if isinstance(code, str) else None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"], None, None
+    return raw.decode("utf-8", "replace")[:1000], None, None
