@@ -1,0 +1,194 @@
+"""Config loader: Plano's format, substitution, and an error that names the key for every kind of mistake."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from plano_proxy.proxy.config import ConfigError, parse_config
+from plano_proxy.proxy.routing import ModelTable
+
+BASE = """
+model_providers:
+  - model: openai/gpt-4o-mini
+    access_key: $OPENAI_API_KEY
+    default: true
+  - model: anthropic/claude-sonnet-4-5
+    access_key: ${ANTHROPIC_API_KEY}
+  - model: ollama/llama3.1
+model_aliases:
+  fast-model: {target: gpt-4o-mini}
+"""
+ENV = {"OPENAI_API_KEY": "sk-openai", "ANTHROPIC_API_KEY": "sk-ant"}
+
+
+def parse(text: str, env: dict[str, str] | None = None):
+    return parse_config(textwrap.dedent(text), ENV if env is None else env)
+
+
+def test_plano_format_loads_with_defaults() -> None:
+    """The minimal Plano config gives the default listener, substituted keys and known base URLs."""
+    config = parse(BASE)
+    assert (config.listener.address, config.listener.port, config.listener.timeout) == ("127.0.0.1", 12000, 300.0)
+    openai, anthropic, ollama = config.providers
+    assert openai.access_key == "sk-openai" and openai.default and openai.base_url == "https://api.openai.com/v1"
+    assert anthropic.access_key == "sk-ant" and anthropic.interface == "anthropic"
+    assert ollama.access_key is None and ollama.base_url == "http://localhost:11434/v1"
+    assert config.aliases == {"fast-model": "gpt-4o-mini"}
+    assert config.state_storage is None
+
+
+def test_listener_timeout_and_port() -> None:
+    """Listener address, port and a duration with a unit are read from the model listener."""
+    config = parse(BASE + "listeners:\n  - {type: model, address: 0.0.0.0, port: 8080, timeout: 90s}\n")
+    assert (config.listener.address, config.listener.port, config.listener.timeout) == ("0.0.0.0", 8080, 90.0)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "root"),
+    [
+        ("http://localhost:11434", "http://localhost:11434/v1"),
+        ("http://localhost:11434/", "http://localhost:11434/v1"),
+        ("http://localhost:11434/v1", "http://localhost:11434/v1"),
+        ("http://localhost:11434/v1/", "http://localhost:11434/v1"),
+        ("https://api.groq.com/openai/v1", "https://api.groq.com/openai/v1"),
+        (
+            "https://generativelanguage.googleapis.com/v1beta/openai/",
+            "https://generativelanguage.googleapis.com/v1beta/openai",
+        ),
+        ("http://gateway.internal/llm", "http://gateway.internal/llm/v1"),
+    ],
+)
+def test_base_url_with_or_without_v1(base_url: str, root: str) -> None:
+    """base_url works with or without a trailing /v1 (and keeps other version segments as given)."""
+    config = parse(f"model_providers:\n  - {{model: vllm/qwen, base_url: '{base_url}'}}\n")
+    assert config.providers[0].base_url == root
+
+
+def test_default_substitution_syntax() -> None:
+    """${VAR:-default} takes the default when VAR is unset and the variable when it is set."""
+    text = "model_providers:\n  - {model: ollama/llama3.1, base_url: '${OLLAMA_URL:-http://127.0.0.1:9}'}\n"
+    assert parse(text, {}).providers[0].base_url == "http://127.0.0.1:9/v1"
+    assert parse(text, {"OLLAMA_URL": "http://h:1/v1"}).providers[0].base_url == "http://h:1/v1"
+
+
+def test_legacy_llm_providers_name() -> None:
+    """llm_providers is accepted as the legacy name of model_providers."""
+    config = parse(BASE.replace("model_providers", "llm_providers"))
+    assert len(config.providers) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        (
+            BASE,
+            {"ANTHROPIC_API_KEY": "k"},
+            "model_providers[0].access_key: environment variable OPENAI_API_KEY is not set (provider 'openai/gpt-4o-mini' needs it)",
+        ),
+        (
+            BASE + BASE.replace("model_providers", "llm_providers").split("model_aliases")[0],
+            ENV,
+            "model_providers and llm_providers: give one of them",
+        ),
+        (
+            "model_providers:\n  - {model: gpt-4o}\n",
+            ENV,
+            "model_providers[0].model: 'gpt-4o' is not of the form <provider>/<model-id>",
+        ),
+        ("model_providers:\n  - {model: acme/m1}\n", ENV, "model_providers[0].model: provider 'acme' is not known"),
+        (
+            "model_providers:\n  - {model: acme/m1, provider_interface: grpc}\n",
+            ENV,
+            "model_providers[0].provider_interface: 'grpc' is not one of",
+        ),
+        (
+            "model_providers:\n  - {model: openai/gpt-4o}\n",
+            ENV,
+            "model_providers[0].access_key: provider 'openai/gpt-4o' needs an API key",
+        ),
+        (
+            "model_providers:\n  - {model: ollama/m, default: yes please}\n",
+            ENV,
+            "model_providers[0].default: 'yes please' is not true or false",
+        ),
+        (
+            "model_providers:\n  - {model: ollama/m, base_url: 'ftp://x'}\n",
+            ENV,
+            "model_providers[0].base_url: 'ftp://x' is not an http(s) URL",
+        ),
+        (
+            "model_providers:\n  - {model: ollama/m, max_tokens: lots}\n",
+            ENV,
+            "model_providers[0].max_tokens: 'lots' is not a valid integer",
+        ),
+        (
+            "model_providers:\n  - {model: ollama/m, timeouts: {idle: soon}}\n",
+            ENV,
+            "model_providers[0].timeouts.idle: 'soon' is not a valid duration",
+        ),
+        (
+            "model_providers:\n  - {model: ollama/a, default: true}\n  - {model: ollama/b, default: true}\n",
+            ENV,
+            "only one provider may have default: true, found ollama/a, ollama/b",
+        ),
+        (BASE + "listeners:\n  - {type: model, port: abc}\n", ENV, "listeners[0].port: 'abc' is not a valid integer"),
+        (BASE + "listeners:\n  - {type: model, port: 70000}\n", ENV, "listeners[0].port: 70000 is out of range"),
+        (
+            BASE + "listeners:\n  - {type: model, timeout: forever}\n",
+            ENV,
+            "listeners[0].timeout: 'forever' is not a valid duration",
+        ),
+        (
+            BASE.replace("target: gpt-4o-mini", "target: gpt-9"),
+            ENV,
+            "model_aliases.fast-model.target: 'gpt-9' is not a configured model",
+        ),
+        (
+            BASE + "state_storage: {type: redis}\n",
+            ENV,
+            "state_storage.type: 'redis' is not one of memory, sqlite, postgres",
+        ),
+        (
+            BASE + "state_storage: {type: postgres}\n",
+            ENV,
+            "state_storage.connection_string: required for type postgres",
+        ),
+        (
+            BASE + "state_storage: {type: postgres, connection_string: $PG_DSN}\n",
+            ENV,
+            "state_storage: environment variable PG_DSN is not set",
+        ),
+        ("model_providers: {model: ollama/m}\n", ENV, "model_providers: expected a list"),
+        ("model_providers: [\n", ENV, "the config is not valid YAML"),
+        ("", ENV, "model_providers: at least one provider is required"),
+    ],
+)
+def test_errors_name_the_key_and_value(text: str, env: dict[str, str], message: str) -> None:
+    """Each mistake is reported with its key path and the offending value."""
+    with pytest.raises(ConfigError) as caught:
+        parse(text, env)
+    assert message in str(caught.value)
+
+
+def test_keys_are_not_in_repr() -> None:
+    """A provider's repr (as a traceback or a log would show it) never contains its key."""
+    config = parse(BASE)
+    assert "sk-openai" not in repr(config)
+
+
+def test_routing_rules() -> None:
+    """Aliases, provider/model, bare model and the default provider resolve; unknown names list the configured ones."""
+    table = ModelTable(parse(BASE))
+    assert table.resolve("fast-model").provider.qualified_name == "openai/gpt-4o-mini"
+    assert table.resolve("anthropic/claude-sonnet-4-5").provider.model == "claude-sonnet-4-5"
+    assert table.resolve("llama3.1").provider.provider == "ollama"
+    assert table.resolve(None).provider.qualified_name == "openai/gpt-4o-mini"
+    assert table.resolve("").provider.qualified_name == "openai/gpt-4o-mini"
+    from plano_proxy.proxy.errors import ModelNotFound
+
+    with pytest.raises(ModelNotFound) as caught:
+        table.resolve("gpt-9")
+    assert "gpt-9" in caught.value.message and "fast-model" in caught.value.message
+    assert "openai/gpt-4o-mini" in caught.value.message
