@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
+
 from plano_proxy.proxy.config import Config
-from plano_proxy.proxy.routing import ModelTable
+from plano_proxy.proxy.routing import ModelTable, Route
 
 CONFIG = web.AppKey("config", Config)
 MODELS = web.AppKey("models", ModelTable)
@@ -26,3 +27,11 @@ class AccessRecord:
 
 ACCESS = "plano_access"
 """Request key of the `AccessRecord` (aiohttp request keys are plain strings)."""
+
+
+def resolve_route(request: web.Request, model: object) -> Route:
+    """Resolve the requested model and note it, with its provider, for the access log."""
+    route = request.app[MODELS].resolve(model)
+    record: AccessRecord = request[ACCESS]
+    record.model, record.provider = route.requested, route.provider.qualified_name
+    return route

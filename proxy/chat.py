@@ -1,7 +1,8 @@
 """``POST /v1/chat/completions``.
 
 To an OpenAI-compatible provider the request is relayed as sent, with only ``model`` rewritten to the upstream id,
-and the answer (SSE or JSON) is relayed byte for byte as it arrives.
+and the answer (SSE or JSON) is relayed byte for byte as it arrives. To an Anthropic provider it is translated
+through the canonical model, both ways, streaming included.
 """
 
 from __future__ import annotations
@@ -10,25 +11,42 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from plano_proxy.proxy.app_keys import ACCESS, MODELS, SESSION
+
+from plano_proxy.proxy.app_keys import ACCESS, SESSION, resolve_route
 from plano_proxy.proxy.errors import InvalidRequest
-from plano_proxy.proxy.relay import relay_json, relay_sse
+from plano_proxy.proxy.provider_calls import upstream_call
+from plano_proxy.proxy.relay import CHAT_STREAM_CUT, relay_json, relay_sse
+from plano_proxy.proxy.routing import Route
+from plano_proxy.proxy.translate import ChatFramer, run_stream, run_whole
 from plano_proxy.proxy.upstream import open_upstream
-from plano_proxy.proxy.web_json import read_json_object
+from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
+from plano_proxy.transformers.chat_encoder import ChatEncoder
+from plano_proxy.transformers.chat_request import chat_request_to_canonical
+from plano_proxy.transformers.ids import random_id
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await read_json_object(request)
     check_chat_body(body)
-    route = request.app[MODELS].resolve(body.get("model"))
+    route = resolve_route(request, body.get("model"))
     stream = body.get("stream") is True
-    record = request[ACCESS]
-    record.model, record.provider, record.stream = route.requested, route.provider.qualified_name, stream
+    request[ACCESS].stream = stream
+    if route.provider.interface == "anthropic":
+        return await _translated(request, route, body)
     body["model"] = route.provider.model
     async with open_upstream(request.app[SESSION], route.provider, "chat", orjson.dumps(body)) as upstream:
         if stream:
-            return await relay_sse(request, upstream)
+            return await relay_sse(request, upstream, CHAT_STREAM_CUT)
         return await relay_json(upstream)
+
+
+async def _translated(request: web.Request, route: Route, body: dict[str, Any]) -> web.StreamResponse:
+    canonical = chat_request_to_canonical(body)
+    call = upstream_call(canonical, route.provider, responses_client=False)
+    encoder = ChatEncoder(model=route.requested, ids=random_id, clock=unix_time, include_usage=canonical.include_usage)
+    if canonical.stream:
+        return await run_stream(request, route.provider, call, encoder, ChatFramer())
+    return json_response(await run_whole(request, route.provider, call, encoder, encoder.completion))
 
 
 def check_chat_body(body: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from aiohttp import web
+
 from plano_proxy.proxy.app import create_app
 from plano_proxy.proxy.config import Config, ConfigError, load_config
 from plano_proxy.proxy.logs import configure_logging

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from plano_proxy.proxy.providers import ProviderKind, provider_kind
 
 

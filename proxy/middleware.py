@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
+
 from plano_proxy.proxy.app_keys import ACCESS, AccessRecord
 from plano_proxy.proxy.errors import (
     GatewayError,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+
 from plano_proxy.proxy.app_keys import MODELS
 from plano_proxy.proxy.routing import ModelTable
 from plano_proxy.proxy.web_json import json_response

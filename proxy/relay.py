@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 from aiohttp import web
-from plano_proxy.transformers.sse import frame_data
+
+from plano_proxy.transformers.sse import frame_data, frame_named
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -22,28 +23,24 @@ async def relay_json(upstream: aiohttp.ClientResponse) -> web.Response:
     )
 
 
-async def relay_sse(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
-    """Stream the upstream's SSE bytes through; a cut upstream ends the stream with a Chat error chunk."""
+async def relay_sse(request: web.Request, upstream: aiohttp.ClientResponse, cut_error: bytes) -> web.StreamResponse:
+    """Stream the upstream's SSE bytes through; a cut upstream ends the stream with `cut_error`."""
     response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **_passed_on(upstream)})
     await response.prepare(request)
     try:
         async for chunk in upstream.content.iter_any():
             await response.write(chunk)
     except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
-        await response.write(
-            frame_data(
-                {
-                    "error": {
-                        "message": "The provider's stream ended unexpectedly.",
-                        "type": "server_error",
-                        "param": None,
-                        "code": "upstream_stream_error",
-                    }
-                }
-            )
-        )
+        await response.write(cut_error)
     await response.write_eof()
     return response
+
+
+STREAM_CUT_MESSAGE = "The provider's stream ended unexpectedly."
+CHAT_STREAM_CUT = frame_data(
+    {"error": {"message": STREAM_CUT_MESSAGE, "type": "server_error", "param": None, "code": "upstream_stream_error"}}
+)
+ANTHROPIC_STREAM_CUT = frame_named({"type": "error", "error": {"type": "api_error", "message": STREAM_CUT_MESSAGE}})
 
 
 def _passed_on(upstream: aiohttp.ClientResponse) -> dict[str, str]:

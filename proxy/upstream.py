@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import aiohttp
 import orjson
+
 from plano_proxy.proxy.config import ProviderConfig
 from plano_proxy.proxy.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 

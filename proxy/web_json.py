@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
 from aiohttp import web
+
 from plano_proxy.proxy.errors import InvalidRequest, PayloadTooLarge
 
 
@@ -39,3 +41,7 @@ def _json_kind(value: Any) -> str:
     if value is None:
         return "null"
     return "a number" if isinstance(value, int | float) and not isinstance(value, bool) else "a boolean"
+
+
+def unix_time() -> int:
+    return int(time.time())

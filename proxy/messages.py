@@ -1,0 +1,93 @@
+"""``POST /v1/messages`` and ``POST /v1/messages/count_tokens`` (Anthropic Messages), answered in Anthropic's format.
+
+To an Anthropic provider a request is a faithful pass-through: only ``model`` is rewritten, ``anthropic-version`` is
+set by the gateway and ``anthropic-beta`` is forwarded. To any other provider it is translated through the
+canonical model, streaming included.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from plano_proxy.proxy.app_keys import ACCESS, SESSION, resolve_route
+from plano_proxy.proxy.errors import InvalidRequest
+from plano_proxy.proxy.provider_calls import upstream_call
+from plano_proxy.proxy.relay import ANTHROPIC_STREAM_CUT, relay_json, relay_sse
+from plano_proxy.proxy.translate import AnthropicFramer, run_stream, run_whole
+from plano_proxy.proxy.upstream import ANTHROPIC_FORWARDED, open_upstream
+from plano_proxy.proxy.web_json import json_response, read_json_object
+from plano_proxy.transformers.anthropic_encoder import AnthropicEncoder
+from plano_proxy.transformers.anthropic_request import anthropic_request_to_canonical
+from plano_proxy.transformers.ids import random_id
+
+TOKEN_COUNT_HEADER = "x-plano-token-count"
+"""``exact`` when an Anthropic upstream counted, ``estimate`` when the gateway did."""
+_CHARS_PER_TOKEN = 4
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    body = await read_json_object(request)
+    _check_messages_body(body, need_max_tokens=True)
+    route = resolve_route(request, body.get("model"))
+    stream = body.get("stream") is True
+    request[ACCESS].stream = stream
+    if route.provider.interface == "anthropic":
+        body["model"] = route.provider.model
+        async with open_upstream(
+            request.app[SESSION], route.provider, "messages", orjson.dumps(body), _forwarded(request)
+        ) as upstream:
+            if stream:
+                return await relay_sse(request, upstream, ANTHROPIC_STREAM_CUT)
+            return await relay_json(upstream)
+    canonical = anthropic_request_to_canonical(body)
+    call = upstream_call(canonical, route.provider, responses_client=False)
+    encoder = AnthropicEncoder(model=route.requested, ids=random_id)
+    if canonical.stream:
+        return await run_stream(request, route.provider, call, encoder, AnthropicFramer())
+    return json_response(await run_whole(request, route.provider, call, encoder, encoder.message))
+
+
+async def count_tokens(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    _check_messages_body(body, need_max_tokens=False)
+    route = resolve_route(request, body.get("model"))
+    if route.provider.interface == "anthropic":
+        body["model"] = route.provider.model
+        async with open_upstream(
+            request.app[SESSION], route.provider, "count_tokens", orjson.dumps(body), _forwarded(request)
+        ) as upstream:
+            response = await relay_json(upstream)
+        response.headers[TOKEN_COUNT_HEADER] = "exact"
+        return response
+    return json_response({"input_tokens": estimate_tokens(body)}, headers={TOKEN_COUNT_HEADER: "estimate"})
+
+
+def estimate_tokens(body: dict[str, Any]) -> int:
+    """About four characters of JSON text per token over what the model reads: system, messages and tools."""
+    counted = {key: body[key] for key in ("system", "messages", "tools") if key in body}
+    return max(1, math.ceil(len(orjson.dumps(counted)) / _CHARS_PER_TOKEN))
+
+
+def _forwarded(request: web.Request) -> dict[str, str]:
+    return {name: value for name, value in request.headers.items() if name.lower() in ANTHROPIC_FORWARDED}
+
+
+def _check_messages_body(body: dict[str, Any], *, need_max_tokens: bool) -> None:
+    """Anthropic's own first checks, so a malformed request is refused before any provider sees it."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise InvalidRequest("messages: Field required" if messages is None else "messages: Input should be a list")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            raise InvalidRequest(f"messages.{index}: each message needs a role of 'user' or 'assistant'")
+    max_tokens = body.get("max_tokens")
+    if need_max_tokens and max_tokens is None:
+        raise InvalidRequest("max_tokens: Field required")
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise InvalidRequest("max_tokens: Input should be a valid integer greater than or equal to 1")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise InvalidRequest("stream: Input should be a valid boolean")

@@ -1,0 +1,85 @@
+"""How a canonical request is sent to each kind of upstream, and how its answer is decoded back into events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from plano_proxy.proxy.config import ProviderConfig
+from plano_proxy.proxy.upstream import Operation
+from plano_proxy.transformers.anthropic_decoder import AnthropicStreamDecoder, anthropic_message_to_events
+from plano_proxy.transformers.anthropic_request import canonical_to_anthropic_request
+from plano_proxy.transformers.canonical import CanonicalRequest, Event
+from plano_proxy.transformers.chat_decoder import ChatStreamDecoder, chat_completion_to_events
+from plano_proxy.transformers.chat_request import canonical_to_chat_request
+from plano_proxy.transformers.responses_decoder import ResponsesStreamDecoder, responses_body_to_events
+from plano_proxy.transformers.responses_request import canonical_to_responses_request
+from plano_proxy.transformers.sse import SSEMessage
+
+# Output-token defaults for Anthropic models when neither the client nor the config gives one: the model's own
+# maximum where it is known, since a low blind default silently truncates answers.
+_ANTHROPIC_MAX_TOKENS = (
+    ("claude-3-haiku", 4096),
+    ("claude-3-opus", 4096),
+    ("claude-3-5", 8192),
+    ("claude-3-7", 64000),
+    ("claude-sonnet-4", 64000),
+    ("claude-haiku-4", 64000),
+    ("claude-opus-4", 32000),
+)
+_ANTHROPIC_FALLBACK_MAX_TOKENS = 8192
+
+
+class StreamDecoder(Protocol):
+    def feed(self, message: SSEMessage) -> list[Event]: ...
+
+    def finish(self) -> list[Event]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCall:
+    operation: Operation
+    body: dict[str, Any]
+    new_decoder: Callable[[], StreamDecoder]
+    decode_whole: Callable[[dict[str, Any]], list[Event]]
+
+
+def upstream_call(request: CanonicalRequest, provider: ProviderConfig, *, responses_client: bool) -> UpstreamCall:
+    """The call for `provider`; a Responses client goes to a native Responses upstream when the provider has one."""
+    if provider.interface == "anthropic":
+        return _anthropic_call(request, provider)
+    if responses_client and provider.responses_api:
+        return _responses_call(request, provider)
+    return _chat_call(request, provider)
+
+
+def anthropic_default_max_tokens(provider: ProviderConfig) -> int:
+    if provider.max_tokens is not None:
+        return provider.max_tokens
+    return next(
+        (limit for prefix, limit in _ANTHROPIC_MAX_TOKENS if provider.model.startswith(prefix)),
+        _ANTHROPIC_FALLBACK_MAX_TOKENS,
+    )
+
+
+def _anthropic_call(request: CanonicalRequest, provider: ProviderConfig) -> UpstreamCall:
+    body = canonical_to_anthropic_request(
+        request, upstream_model=provider.model, default_max_tokens=anthropic_default_max_tokens(provider)
+    )
+    return UpstreamCall("messages", body, AnthropicStreamDecoder, anthropic_message_to_events)
+
+
+def _chat_call(request: CanonicalRequest, provider: ProviderConfig) -> UpstreamCall:
+    body, tool_names = canonical_to_chat_request(request, upstream_model=provider.model)
+    return UpstreamCall(
+        "chat",
+        body,
+        lambda: ChatStreamDecoder(tool_names),
+        lambda whole: chat_completion_to_events(whole, tool_names),
+    )
+
+
+def _responses_call(request: CanonicalRequest, provider: ProviderConfig) -> UpstreamCall:
+    body = canonical_to_responses_request(request, upstream_model=provider.model)
+    return UpstreamCall("responses", body, ResponsesStreamDecoder, responses_body_to_events)

@@ -1,0 +1,185 @@
+"""Running a translated request: provider bytes → SSE decoder → provider decoder → client encoder → framer → client.
+
+Every upstream chunk is decoded and re-encoded as it arrives; nothing waits for the end of the upstream stream.
+A non-streaming request feeds the provider's whole answer through the same encoder, so both cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from plano_proxy.proxy.app_keys import SESSION
+from plano_proxy.proxy.config import ProviderConfig
+from plano_proxy.proxy.provider_calls import UpstreamCall
+from plano_proxy.proxy.relay import SSE_HEADERS, STREAM_CUT_MESSAGE
+from plano_proxy.proxy.upstream import open_upstream
+from plano_proxy.transformers.canonical import Event, StreamError
+from plano_proxy.transformers.sse import DONE, SSEDecoder, frame_data, frame_named
+
+Payload = dict[str, Any]
+
+
+class ClientEncoder(Protocol):
+    def feed(self, event: Event) -> list[Payload]: ...
+
+    def finish(self) -> list[Payload]: ...
+
+
+class Framer(Protocol):
+    """Turns a client encoder's payloads into the client format's SSE bytes."""
+
+    def frame(self, payloads: list[Payload]) -> bytes: ...
+
+    def end(self) -> bytes: ...
+
+    def is_terminal(self, payload: Payload) -> bool: ...
+
+
+class ChatFramer:
+    """``data:`` lines only; ``[DONE]`` after a clean end, nothing after an error chunk."""
+
+    def __init__(self) -> None:
+        self._failed = False
+
+    def frame(self, payloads: list[Payload]) -> bytes:
+        self._failed = self._failed or any("error" in p for p in payloads)
+        return b"".join(frame_data(p) for p in payloads)
+
+    def end(self) -> bytes:
+        return b"" if self._failed else DONE
+
+    def is_terminal(self, payload: Payload) -> bool:
+        return False
+
+
+class AnthropicFramer:
+    """``event:`` + ``data:`` lines; never ``[DONE]``."""
+
+    def frame(self, payloads: list[Payload]) -> bytes:
+        return b"".join(frame_named(p) for p in payloads)
+
+    def end(self) -> bytes:
+        return b""
+
+    def is_terminal(self, payload: Payload) -> bool:
+        return False
+
+
+RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+class ResponsesFramer:
+    """``event:`` + ``data:`` lines with ``sequence_number`` stamped here, and only here, as each event leaves.
+
+    The stamped events are kept in `sent` so a stored response can replay its stream later.
+    """
+
+    def __init__(self) -> None:
+        self.sent: list[Payload] = []
+
+    def frame(self, payloads: list[Payload]) -> bytes:
+        out = []
+        for payload in payloads:
+            stamped = {**payload, "sequence_number": len(self.sent)}
+            self.sent.append(stamped)
+            out.append(frame_named(stamped))
+        return b"".join(out)
+
+    def end(self) -> bytes:
+        return b""
+
+    def is_terminal(self, payload: Payload) -> bool:
+        return payload.get("type") in RESPONSES_TERMINAL
+
+
+BeforeTerminal = Callable[[], Awaitable[None]]
+
+
+async def run_whole(
+    request: web.Request,
+    provider: ProviderConfig,
+    call: UpstreamCall,
+    encoder: ClientEncoder,
+    final_body: Callable[[], Payload],
+    forwarded: Mapping[str, str] | None = None,
+) -> Payload:
+    """Send a non-streaming call and build the client's final body from the provider's whole answer."""
+    async with open_upstream(request.app[SESSION], provider, call.operation, orjson.dumps(call.body), forwarded) as up:
+        answer = orjson.loads(await up.read())
+    for event in call.decode_whole(answer):
+        encoder.feed(event)
+    encoder.finish()
+    return final_body()
+
+
+async def run_stream(
+    request: web.Request,
+    provider: ProviderConfig,
+    call: UpstreamCall,
+    encoder: ClientEncoder,
+    framer: Framer,
+    forwarded: Mapping[str, str] | None = None,
+    before_terminal: BeforeTerminal | None = None,
+) -> web.StreamResponse:
+    """Relay a streaming call; `before_terminal` runs (e.g. a durable store) before the terminal event is sent."""
+    body = orjson.dumps(call.body)
+    async with open_upstream(request.app[SESSION], provider, call.operation, body, forwarded) as upstream:
+        response = web.StreamResponse(status=200, headers=SSE_HEADERS)
+        await response.prepare(request)
+        relay = _Relay(response, encoder, framer, before_terminal)
+        decoder = call.new_decoder()
+        sse = SSEDecoder()
+        try:
+            async for chunk in upstream.content.iter_any():
+                await relay.send([e for message in sse.decode(chunk) for e in decoder.feed(message)])
+                if relay.stopped:
+                    break
+            else:
+                await relay.send([e for message in sse.flush() for e in decoder.feed(message)] + decoder.finish())
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
+            await relay.send([StreamError(502, "api_error", STREAM_CUT_MESSAGE)])
+        await relay.close()
+    return response
+
+
+class _Relay:
+    """Feeds canonical events to the client encoder and writes the framed result, holding the terminal event back
+    until `before_terminal` has run."""
+
+    def __init__(
+        self, response: web.StreamResponse, encoder: ClientEncoder, framer: Framer, before: BeforeTerminal | None
+    ) -> None:
+        self._response = response
+        self._encoder = encoder
+        self._framer = framer
+        self._before = before
+        self.stopped = False
+
+    async def send(self, events: list[Event]) -> None:
+        if self.stopped:
+            return
+        payloads = [p for event in events for p in self._encoder.feed(event)]
+        self.stopped = any(isinstance(event, StreamError) for event in events)
+        await self._write(payloads)
+
+    async def close(self) -> None:
+        if not self.stopped:
+            await self._write(self._encoder.finish())
+        await self._response.write(self._framer.end())
+        await self._response.write_eof()
+
+    async def _write(self, payloads: list[Payload]) -> None:
+        if not payloads:
+            return
+        terminal = next((i for i, p in enumerate(payloads) if self._framer.is_terminal(p)), None)
+        if terminal is not None and self._before is not None:
+            await self._response.write(self._framer.frame(payloads[:terminal]))
+            await self._before()
+            self._before = None
+            payloads = payloads[terminal:]
+        await self._response.write(self._framer.frame(payloads))
