@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+
 from plano_proxy.proxy.config import ConfigError, parse_config
 from plano_proxy.proxy.routing import ModelTable
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from plano_proxy.transformers.sse import SSEDecoder, SSEMessage, frame_data, frame_named
 
 STREAM = (
