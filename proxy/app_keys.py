@@ -9,8 +9,12 @@ from aiohttp import web
 
 from plano_proxy.proxy.config import Config
 from plano_proxy.proxy.routing import ModelTable, Route
+from plano_proxy.storage import Store
+from plano_proxy.storage.writer import BackgroundWriter
 
 CONFIG = web.AppKey("config", Config)
+STORE = web.AppKey("store", Store)
+WRITER = web.AppKey("writer", BackgroundWriter)
 MODELS = web.AppKey("models", ModelTable)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 
@@ -35,3 +39,12 @@ def resolve_route(request: web.Request, model: object) -> Route:
     record: AccessRecord = request[ACCESS]
     record.model, record.provider = route.requested, route.provider.qualified_name
     return route
+
+
+def owner_of(request: web.Request) -> str | None:
+    """The owner of objects this request stores or reads: its gateway key's identity, None without gateway keys."""
+    owner: str | None = request.get(OWNER)
+    return owner
+
+
+OWNER = "plano_owner"

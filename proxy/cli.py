@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -10,7 +13,7 @@ from aiohttp import web
 
 from plano_proxy.proxy.app import create_app
 from plano_proxy.proxy.config import Config, ConfigError, load_config
-from plano_proxy.proxy.logs import configure_logging
+from plano_proxy.proxy.logs import LogFormat, configure_logging
 from plano_proxy.proxy.routing import ModelTable
 
 
@@ -39,16 +42,66 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--port", type=int, help="listen on this port instead of the listener's")
     serve_cmd.add_argument("--host", help="listen on this address instead of the listener's")
     serve_cmd.add_argument("--log-format", choices=("json", "console"), default="json")
+    serve_cmd.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the port (SO_REUSEPORT); default 1"
+    )
     return parser
 
 
 def serve(config: Config, args: argparse.Namespace) -> int:
-    configure_logging(args.log_format)
-    _install_uvloop()
     host = args.host or config.listener.address
     port = config.listener.port if args.port is None else args.port
-    web.run_app(create_app(config), host=host, port=port, access_log=None, print=None, shutdown_timeout=30)
-    return 0
+    if args.workers < 1:
+        print("plano-proxy: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers == 1:
+        _run_worker(config, host, port, args.log_format, reuse_port=False)
+        return 0
+    if config.state_storage is not None and config.state_storage.type == "memory":
+        print(
+            "plano-proxy: the memory state store lives inside one process, so with --workers > 1 a follow-up "
+            "request could reach a worker that does not know its history; use state_storage type sqlite or "
+            "postgres, or run one worker",
+            file=sys.stderr,
+        )
+        return 2
+    return _run_workers(config, host, port, args)
+
+
+def _run_worker(config: Config, host: str, port: int, log_format: LogFormat, *, reuse_port: bool) -> None:
+    configure_logging(log_format)
+    _install_uvloop()
+    web.run_app(
+        create_app(config),
+        host=host,
+        port=port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=30,
+        reuse_port=reuse_port,
+    )
+
+
+def _run_workers(config: Config, host: str, port: int, args: argparse.Namespace) -> int:
+    """Worker processes bound to one port with SO_REUSEPORT; the kernel spreads connections across them."""
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_run_worker, args=(config, host, port, args.log_format), kwargs={"reuse_port": True})
+        for _ in range(args.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def stop(signum: int, frame: object) -> None:
+        for worker in workers:
+            if worker.is_alive() and worker.pid is not None:
+                os.kill(worker.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for worker in workers:
+        worker.join()
+    return max((worker.exitcode or 0) for worker in workers)
 
 
 def model_table(config: Config) -> str:

@@ -1,0 +1,56 @@
+"""``POST /v1/responses`` on every provider.
+
+The client's new input is merged with the stored history (`state.py`), translated for the routed provider, and the
+answer is encoded as Responses events with sequence numbers. The turn is committed to the store before the terminal
+event (or the non-streaming body) is sent: acknowledged means durable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from aiohttp import web
+
+from plano_proxy.proxy.app_keys import ACCESS, resolve_route
+from plano_proxy.proxy.errors import InvalidRequest, ModelNotFound
+from plano_proxy.proxy.provider_calls import upstream_call
+from plano_proxy.proxy.routing import Route
+from plano_proxy.proxy.state import begin_turn
+from plano_proxy.proxy.translate import ResponsesFramer, run_stream, run_whole
+from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
+from plano_proxy.transformers.ids import random_id
+from plano_proxy.transformers.responses_encoder import ResponsesEncoder, echo_fields
+from plano_proxy.transformers.responses_request import responses_request_to_canonical
+
+
+async def create_response(request: web.Request) -> web.StreamResponse:
+    body = await read_json_object(request)
+    route = _route(request, body)
+    canonical = responses_request_to_canonical(body)
+    request[ACCESS].stream = canonical.stream
+    turn = await begin_turn(request, body, canonical)
+    full = dataclasses.replace(canonical, items=(*turn.history, *turn.input_items))
+    call = upstream_call(full, route.provider, responses_client=True)
+    echo = {**echo_fields(body), **turn.echo()}
+    encoder = ResponsesEncoder(request=canonical, echo=echo, ids=random_id, clock=unix_time)
+    if canonical.stream:
+        framer = ResponsesFramer()
+
+        async def commit() -> None:
+            await turn.commit(route, encoder.response(), encoder.output_items(), framer.sent)
+
+        return await run_stream(request, route.provider, call, encoder, framer, before_terminal=commit)
+    final = await run_whole(request, route.provider, call, encoder, encoder.response)
+    await turn.commit(route, final, encoder.output_items(), None)
+    return json_response(final)
+
+
+def _route(request: web.Request, body: dict[str, Any]) -> Route:
+    """The Responses API reports an unknown model as a 400 on ``model``, unlike Chat Completions' 404."""
+    if "model" not in body:
+        raise InvalidRequest("Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+    try:
+        return resolve_route(request, body["model"])
+    except ModelNotFound as exc:
+        raise InvalidRequest(exc.message, param="model", code="model_not_found") from exc

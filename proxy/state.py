@@ -1,0 +1,136 @@
+"""Conversation state for one Responses turn: the stored history it continues, and its durable commit.
+
+A turn continues either a previous response (``previous_response_id``: that response's whole chain) or a
+conversation (``conversation``: its ordered items), never both. It stores only its own new items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from plano_proxy.proxy.app_keys import STORE, WRITER, owner_of
+from plano_proxy.proxy.errors import InvalidRequest, NotFound, StorageNotConfigured
+from plano_proxy.proxy.routing import Route
+from plano_proxy.proxy.stored_responses import to_record_fields
+from plano_proxy.storage import Store, StoredResponse, StoredTurn, with_item_ids
+from plano_proxy.storage.writer import BackgroundWriter
+from plano_proxy.transformers.canonical import CanonicalRequest, Item
+
+
+@dataclass(slots=True)
+class TurnState:
+    store: Store | None
+    writer: BackgroundWriter | None
+    owner: str | None
+    keep: bool
+    """The client's ``store`` flag: false means nothing of this turn is kept."""
+    history: tuple[Item, ...] = ()
+    input_items: tuple[Item, ...] = ()
+    previous_response_id: str | None = None
+    conversation_id: str | None = None
+    extra_echo: dict[str, Any] = field(default_factory=dict)
+
+    def echo(self) -> dict[str, Any]:
+        """Response fields that come from the state rather than the request body."""
+        return {
+            "previous_response_id": self.previous_response_id,
+            "conversation": {"id": self.conversation_id} if self.conversation_id else None,
+            "store": self.keep,
+        }
+
+    async def commit(
+        self, route: Route, response: dict[str, Any], output_items: list[Item], events: list[dict[str, Any]] | None
+    ) -> None:
+        """Store the turn and return once it is committed; a no-op for ``store: false`` or without storage."""
+        if not self.keep or self.writer is None:
+            return
+        record = StoredResponse(
+            id=response["id"],
+            owner=self.owner,
+            model=route.requested,
+            provider=route.provider.qualified_name,
+            previous_response_id=self.previous_response_id,
+            conversation_id=self.conversation_id,
+            events=events,
+            **to_record_fields(response),
+        )
+        await self.writer.submit(StoredTurn(record, list(self.input_items), output_items))
+
+
+async def begin_turn(request: web.Request, body: dict[str, Any], canonical: CanonicalRequest) -> TurnState:
+    previous = body.get("previous_response_id")
+    conversation = _conversation_id(body.get("conversation"))
+    if previous is not None and conversation is not None:
+        raise InvalidRequest(
+            "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or "
+            "'conversation'.",
+            code="mutually_exclusive_parameters",
+        )
+    if previous is not None and not isinstance(previous, str):
+        raise InvalidRequest(
+            "Invalid type for 'previous_response_id': expected a string.", param="previous_response_id"
+        )
+    store = request.app.get(STORE)
+    keep = body.get("store", True) is not False
+    if (previous or conversation) and store is None:
+        raise StorageNotConfigured(
+            "This request continues stored state, but state storage is not configured on this gateway "
+            "(set state_storage in plano_config.yaml).",
+            param="previous_response_id" if previous else "conversation",
+        )
+    turn = TurnState(store, request.app.get(WRITER), owner_of(request), keep and store is not None)
+    turn.previous_response_id = previous
+    turn.conversation_id = conversation
+    if store is not None:
+        turn.history = tuple(await _history(store, turn))
+    turn.input_items = tuple(with_item_ids(_resolve_references(canonical.items, turn.history)))
+    return turn
+
+
+async def _history(store: Store, turn: TurnState) -> list[Item]:
+    if turn.previous_response_id is not None:
+        history = await store.history(turn.previous_response_id, turn.owner)
+        if history is None:
+            raise InvalidRequest(
+                f"Previous response with id '{turn.previous_response_id}' not found.",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
+        return history
+    if turn.conversation_id is not None:
+        history = await store.conversation_history(turn.conversation_id, turn.owner)
+        if history is None:
+            raise NotFound(f"Conversation with id '{turn.conversation_id}' not found.")
+        return history
+    return []
+
+
+def _conversation_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"]:
+        return str(value["id"])
+    raise InvalidRequest(
+        "Invalid type for 'conversation': expected a conversation id string or an object with an 'id'.",
+        param="conversation",
+    )
+
+
+def _resolve_references(items: tuple[Item, ...], history: tuple[Item, ...]) -> list[Item]:
+    """Replace ``item_reference`` items by the stored items they name."""
+    known = {item["id"]: item for item in history if "id" in item}
+    resolved = []
+    for item in items:
+        if item.get("type") != "item_reference":
+            resolved.append(item)
+            continue
+        target = known.get(item.get("id", ""))
+        if target is None:
+            raise NotFound(f"Item with id '{item.get('id')}' not found.", param="input")
+        resolved.append(target)
+    return resolved

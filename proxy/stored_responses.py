@@ -1,0 +1,110 @@
+"""Stored responses: ``GET`` / ``DELETE /v1/responses/{id}`` (with stream replay) and ``GET …/input_items``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from plano_proxy.proxy.app_keys import STORE, owner_of
+from plano_proxy.proxy.errors import InvalidRequest, NotFound, StorageNotConfigured
+from plano_proxy.proxy.paging import list_object, page_params
+from plano_proxy.proxy.relay import SSE_HEADERS
+from plano_proxy.proxy.web_json import json_response
+from plano_proxy.storage import Store, StoredResponse
+from plano_proxy.transformers.sse import frame_named
+
+# Fields of a response object that the store keeps in their own columns; everything else is kept as `request`.
+_OWN_COLUMNS = ("id", "created_at", "status", "output", "usage", "error", "completed_at")
+
+
+def to_record_fields(response: dict[str, Any]) -> dict[str, Any]:
+    """The `StoredResponse` fields for a finished response object (lossless: `response_object` undoes it)."""
+    return {
+        "created_at": response["created_at"],
+        "status": response["status"],
+        "request": {key: value for key, value in response.items() if key not in _OWN_COLUMNS},
+        "output": response.get("output") or [],
+        "usage": response.get("usage"),
+        "error": response.get("error"),
+        "completed_at": response.get("completed_at"),
+    }
+
+
+def response_object(record: StoredResponse) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "object": "response",
+        "created_at": record.created_at,
+        "status": record.status,
+        **record.request,
+        "output": record.output,
+        "usage": record.usage,
+        "error": record.error,
+        "completed_at": record.completed_at,
+    }
+
+
+def require_store(request: web.Request) -> Store:
+    store = request.app.get(STORE)
+    if store is None:
+        raise StorageNotConfigured(
+            "State storage is not configured on this gateway, so nothing is stored "
+            "(set state_storage in plano_config.yaml)."
+        )
+    return store
+
+
+async def _stored(request: web.Request) -> StoredResponse:
+    response_id = request.match_info["response_id"]
+    record = await require_store(request).get_response(response_id, owner_of(request))
+    if record is None:
+        raise NotFound(f"Response with id '{response_id}' not found.")
+    return record
+
+
+async def get_response(request: web.Request) -> web.StreamResponse:
+    record = await _stored(request)
+    if request.query.get("stream", "false") != "true":
+        return json_response(response_object(record))
+    return await _replay(request, record)
+
+
+async def _replay(request: web.Request, record: StoredResponse) -> web.StreamResponse:
+    """The stored stream again, events after ``starting_after`` only, with their original sequence numbers."""
+    starting_after = _int_query(request, "starting_after", default=-1)
+    if record.events is None:
+        raise InvalidRequest(
+            f"Response with id '{record.id}' was not created with stream=true, so it has no events to replay.",
+            param="stream",
+        )
+    response = web.StreamResponse(status=200, headers=SSE_HEADERS)
+    await response.prepare(request)
+    await response.write(b"".join(frame_named(e) for e in record.events if e["sequence_number"] > starting_after))
+    await response.write_eof()
+    return response
+
+
+async def delete_response(request: web.Request) -> web.Response:
+    response_id = request.match_info["response_id"]
+    if not await require_store(request).delete_response(response_id, owner_of(request)):
+        raise NotFound(f"Response with id '{response_id}' not found.")
+    return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
+
+
+async def list_input_items(request: web.Request) -> web.Response:
+    response_id = request.match_info["response_id"]
+    page = await require_store(request).list_input_items(response_id, owner_of(request), **page_params(request))
+    if page is None:
+        raise NotFound(f"Response with id '{response_id}' not found.")
+    return json_response(list_object(page))
+
+
+def _int_query(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidRequest(f"Invalid '{name}': expected an integer, but got {raw!r}.", param=name) from None
