@@ -1,0 +1,196 @@
+"""In-process store for development: bounded (the oldest responses are evicted past ``max_responses``), lost on
+exit, and private to one process, so it cannot serve several workers."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+
+from plano_proxy.storage.base import (
+    Conversation,
+    Item,
+    ItemPage,
+    Order,
+    Store,
+    StoredResponse,
+    StoredTurn,
+    page_of,
+    with_item_ids,
+)
+
+
+@dataclass(slots=True)
+class _Entry:
+    response: StoredResponse
+    input_items: tuple[Item, ...]
+    output_items: tuple[Item, ...]
+    deleted: bool = False
+
+
+@dataclass(slots=True)
+class _ConversationEntry:
+    conversation: Conversation
+    items: list[Item]
+
+
+def _detached(items: Sequence[Item]) -> tuple[Item, ...]:
+    """Copies through JSON, so the store holds exactly what a database would and the caller's dicts stay theirs."""
+    return tuple(orjson.loads(orjson.dumps(item)) for item in with_item_ids(items))
+
+
+class MemoryStore(Store):
+    def __init__(self, max_responses: int = 10_000) -> None:
+        if max_responses < 1:
+            raise ValueError(f"max_responses must be at least 1, not {max_responses}")
+        self._max = max_responses
+        self._responses: OrderedDict[str, _Entry] = OrderedDict()
+        self._conversations: dict[str, _ConversationEntry] = {}
+
+    async def save_turns(self, turns: Sequence[StoredTurn]) -> None:
+        for turn in turns:
+            self._save(turn)
+        while len(self._responses) > self._max:
+            self._responses.popitem(last=False)
+
+    def _save(self, turn: StoredTurn) -> None:
+        record = turn.response
+        inputs, outputs = _detached(turn.input_items), _detached(turn.output_items)
+        previous = self._responses.pop(record.id, None)
+        self._responses[record.id] = _Entry(record, inputs, outputs)
+        conversation = self._conversation(record.conversation_id, record.owner)
+        if conversation is not None:
+            seen = {item["id"] for item in (*previous.input_items, *previous.output_items)} if previous else set()
+            conversation.items.extend(item for item in (*inputs, *outputs) if item["id"] not in seen)
+
+    def _entry(self, response_id: str, owner: str | None) -> _Entry | None:
+        entry = self._responses.get(response_id)
+        if entry is None or entry.deleted or entry.response.owner != owner:
+            return None
+        return entry
+
+    def _conversation(self, conversation_id: str | None, owner: str | None) -> _ConversationEntry | None:
+        entry = self._conversations.get(conversation_id) if conversation_id is not None else None
+        if entry is None or entry.conversation.owner != owner:
+            return None
+        return entry
+
+    async def get_response(self, response_id: str, owner: str | None) -> StoredResponse | None:
+        entry = self._entry(response_id, owner)
+        return entry.response if entry else None
+
+    async def delete_response(self, response_id: str, owner: str | None) -> bool:
+        entry = self._entry(response_id, owner)
+        if entry is None:
+            return False
+        entry.deleted = True
+        return True
+
+    async def history(self, response_id: str, owner: str | None) -> list[Item] | None:
+        if self._entry(response_id, owner) is None:
+            return None
+        chain: list[_Entry] = []
+        next_id: str | None = response_id
+        while next_id is not None:
+            entry = self._responses.get(next_id)
+            if entry is None or entry.response.owner != owner:
+                return None  # an ancestor was evicted: a partial history would silently change the conversation
+            chain.append(entry)
+            next_id = entry.response.previous_response_id
+        items: list[Item] = []
+        for entry in reversed(chain):
+            items.extend(entry.input_items)
+            items.extend(entry.output_items)
+        return items
+
+    async def list_input_items(
+        self,
+        response_id: str,
+        owner: str | None,
+        *,
+        after: str | None = None,
+        before: str | None = None,
+        limit: int = 20,
+        order: Order = "desc",
+    ) -> ItemPage | None:
+        entry = self._entry(response_id, owner)
+        if entry is None:
+            return None
+        return page_of(entry.input_items, after=after, before=before, limit=limit, order=order)
+
+    async def create_conversation(self, conversation: Conversation, items: Sequence[Item] = ()) -> list[Item]:
+        stored = list(_detached(items))
+        self._conversations[conversation.id] = _ConversationEntry(conversation, stored)
+        return list(stored)
+
+    async def get_conversation(self, conversation_id: str, owner: str | None) -> Conversation | None:
+        entry = self._conversation(conversation_id, owner)
+        return entry.conversation if entry else None
+
+    async def update_conversation_metadata(
+        self, conversation_id: str, owner: str | None, metadata: dict[str, Any]
+    ) -> Conversation | None:
+        entry = self._conversation(conversation_id, owner)
+        if entry is None:
+            return None
+        entry.conversation = replace(entry.conversation, metadata=dict(metadata))
+        return entry.conversation
+
+    async def delete_conversation(self, conversation_id: str, owner: str | None) -> bool:
+        if self._conversation(conversation_id, owner) is None:
+            return False
+        del self._conversations[conversation_id]
+        return True
+
+    async def list_conversation_items(
+        self,
+        conversation_id: str,
+        owner: str | None,
+        *,
+        after: str | None = None,
+        before: str | None = None,
+        limit: int = 20,
+        order: Order = "desc",
+    ) -> ItemPage | None:
+        entry = self._conversation(conversation_id, owner)
+        if entry is None:
+            return None
+        return page_of(entry.items, after=after, before=before, limit=limit, order=order)
+
+    async def add_conversation_items(
+        self, conversation_id: str, owner: str | None, items: Sequence[Item]
+    ) -> list[Item] | None:
+        entry = self._conversation(conversation_id, owner)
+        if entry is None:
+            return None
+        stored = _detached(items)
+        entry.items.extend(stored)
+        return list(stored)
+
+    async def get_conversation_item(self, conversation_id: str, owner: str | None, item_id: str) -> Item | None:
+        entry = self._conversation(conversation_id, owner)
+        if entry is None:
+            return None
+        return next((item for item in entry.items if item["id"] == item_id), None)
+
+    async def delete_conversation_item(self, conversation_id: str, owner: str | None, item_id: str) -> bool:
+        entry = self._conversation(conversation_id, owner)
+        if entry is None:
+            return False
+        kept = [item for item in entry.items if item["id"] != item_id]
+        found = len(kept) != len(entry.items)
+        entry.items = kept
+        return found
+
+    async def conversation_history(self, conversation_id: str, owner: str | None) -> list[Item] | None:
+        entry = self._conversation(conversation_id, owner)
+        return list(entry.items) if entry else None
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

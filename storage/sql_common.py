@@ -1,0 +1,135 @@
+"""What the SQLite and PostgreSQL stores share: row encoding, cursor bounds and assembling a chain's history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from plano_proxy.storage.base import Conversation, Item, ItemPage, Order, StoredResponse, StoredTurn, with_item_ids
+
+NO_UPPER_BOUND = 2**31 - 1  # fits every position column (a 32-bit INTEGER in PostgreSQL)
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def dumps_optional(value: Any) -> str | None:
+    return None if value is None else dumps(value)
+
+
+def loads_optional(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedTurn:
+    """A turn with every item given its id, so the database and the history cache hold the same ids."""
+
+    response: StoredResponse
+    input_items: list[Item]
+    output_items: list[Item]
+
+    @property
+    def items(self) -> list[Item]:
+        return self.input_items + self.output_items
+
+    def item_rows(self) -> list[tuple[str, int, bool, str, str]]:
+        """(response_id, position, is_input, item_id, body) for each item, inputs first."""
+        inputs = len(self.input_items)
+        return [
+            (self.response.id, position, position < inputs, item["id"], dumps(item))
+            for position, item in enumerate(self.items)
+        ]
+
+
+def prepare(turns: Iterable[StoredTurn]) -> list[PreparedTurn]:
+    return [
+        PreparedTurn(turn.response, with_item_ids(turn.input_items), with_item_ids(turn.output_items)) for turn in turns
+    ]
+
+
+def response_values(record: StoredResponse) -> tuple[Any, ...]:
+    """Column values in the order of `RESPONSE_COLUMNS`."""
+    return (
+        record.id,
+        record.owner,
+        record.created_at,
+        record.completed_at,
+        record.status,
+        record.model,
+        record.provider,
+        record.previous_response_id,
+        record.conversation_id,
+        dumps(record.request),
+        dumps(record.output),
+        dumps_optional(record.usage),
+        dumps_optional(record.error),
+        dumps_optional(record.events),
+    )
+
+
+RESPONSE_COLUMNS = (
+    "id",
+    "owner",
+    "created_at",
+    "completed_at",
+    "status",
+    "model",
+    "provider",
+    "previous_response_id",
+    "conversation_id",
+    "request",
+    "output",
+    "usage",
+    "error",
+    "events",
+)
+
+
+def response_from_row(row: Mapping[str, Any]) -> StoredResponse:
+    return StoredResponse(
+        id=row["id"],
+        owner=row["owner"],
+        created_at=row["created_at"],
+        status=row["status"],
+        model=row["model"],
+        provider=row["provider"],
+        previous_response_id=row["previous_response_id"],
+        conversation_id=row["conversation_id"],
+        request=orjson.loads(row["request"]),
+        output=orjson.loads(row["output"]),
+        usage=loads_optional(row["usage"]),
+        error=loads_optional(row["error"]),
+        events=loads_optional(row["events"]),
+        completed_at=row["completed_at"],
+    )
+
+
+def conversation_from_row(row: Mapping[str, Any]) -> Conversation:
+    return Conversation(row["id"], row["owner"], row["created_at"], orjson.loads(row["metadata"]))
+
+
+def cursor_bounds(order: Order, after: int | None, before: int | None) -> tuple[int, int]:
+    """Exclusive (low, high) position bounds of a page, from the cursors' positions in the stored order."""
+    first, second = (after, before) if order == "asc" else (before, after)
+    return (-1 if first is None else first), (NO_UPPER_BOUND if second is None else second)
+
+
+def page_from_bodies(bodies: list[str], limit: int) -> ItemPage:
+    """The page from up to ``limit + 1`` fetched bodies: the extra one only says there is more."""
+    return ItemPage([orjson.loads(body) for body in bodies[:limit]], len(bodies) > limit)
+
+
+def assemble_history(rows: list[tuple[int, str | None, int, str | None]]) -> tuple[int, list[Item]] | None:
+    """(revision of the last response, items) from (depth, previous id, revision, body) rows, oldest first.
+
+    None when no row came back, or when the oldest response found still names a previous one that is missing.
+    """
+    if not rows or rows[0][1] is not None:
+        return None
+    revision = next(row[2] for row in rows if row[0] == 0)
+    return revision, [orjson.loads(row[3]) for row in rows if row[3] is not None]

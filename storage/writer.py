@@ -1,0 +1,161 @@
+"""The background writer: one task that drains a bounded queue of turns and commits them in batches.
+
+``await writer.submit(turn)`` returns once the turn is committed, so acknowledging it to the client means it is
+durable. Turns submitted while a commit is under way wait in the queue and go together in the next transaction
+(group commit): under load, one commit serves many turns.
+
+While the database is away (`StorageUnavailable`), the batch is retried with exponential backoff; a turn still not
+committed ``unavailable_after`` seconds after its submission fails its waiter with `StorageUnavailable`. A batch
+refused for any other reason is retried turn by turn, so one bad turn fails alone. `stop()` stops accepting turns
+and returns once everything queued before it has been committed or has failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from plano_proxy.storage.base import StorageUnavailable, Store, StoredTurn
+
+log = structlog.get_logger("plano_proxy.storage")
+
+
+@dataclass(slots=True)
+class _Pending:
+    turn: StoredTurn
+    future: asyncio.Future[None]
+    deadline: float
+
+
+_STOP = object()
+
+
+class BackgroundWriter:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_queue: int = 10_000,
+        max_batch: int = 256,
+        retry_initial: float = 0.05,
+        retry_max: float = 2.0,
+        unavailable_after: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self._queue: asyncio.Queue[_Pending | object] = asyncio.Queue(max_queue)
+        self._max_batch = max_batch
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+        self._unavailable_after = unavailable_after
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self._accepting = False
+        self.commits = 0
+        """Transactions committed so far (each holds one batch of turns)."""
+        self.committed_turns = 0
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._accepting = True
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="plano-storage-writer")
+
+    async def stop(self) -> None:
+        """Stop accepting turns and wait until every queued turn is committed (or has failed)."""
+        if self._task is None:
+            return
+        self._accepting = False
+        await self._queue.put(_STOP)
+        await self._task
+        self._task = None
+
+    async def submit(self, turn: StoredTurn) -> None:
+        """Queue the turn and return once it is committed; raises `StorageUnavailable` if it could not be."""
+        if not self._accepting:
+            raise StorageUnavailable("The storage writer is not running.")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)
+        await self._queue.put(_Pending(turn, future, self._clock() + self._unavailable_after))
+        # Shielded: a waiter that goes away (client disconnect) leaves its turn to be stored all the same.
+        await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch: list[_Pending] = []
+            entry = await self._queue.get()
+            while True:
+                if isinstance(entry, _Pending):
+                    batch.append(entry)
+                else:
+                    stopping = True
+                    break
+                if len(batch) >= self._max_batch or self._queue.empty():
+                    break
+                entry = self._queue.get_nowait()
+            if batch:
+                await self._commit(batch)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        delay = self._retry_initial
+        while batch:
+            try:
+                await self.store.save_turns([pending.turn for pending in batch])
+            except StorageUnavailable as exc:
+                batch = self._expire(batch, exc)
+                if batch:
+                    log.warning("storage_unavailable", error=str(exc), retry_in=round(delay, 3), turns=len(batch))
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                    delay = min(delay * 2, self._retry_max)
+                continue
+            except Exception as exc:
+                await self._refused(batch, exc)
+                return
+            self.commits += 1
+            self.committed_turns += len(batch)
+            for pending in batch:
+                _resolve(pending.future, None)
+            return
+
+    def _expire(self, batch: list[_Pending], exc: StorageUnavailable) -> list[_Pending]:
+        """Fail the turns whose deadline has passed; returns those still worth retrying."""
+        now = self._clock()
+        for pending in batch:
+            if pending.deadline <= now:
+                _resolve(
+                    pending.future,
+                    StorageUnavailable(f"Could not store the response within {self._unavailable_after:g}s: {exc}"),
+                )
+        return [pending for pending in batch if pending.deadline > now]
+
+    async def _refused(self, batch: list[_Pending], exc: Exception) -> None:
+        if len(batch) == 1:
+            log.error("storage_refused_turn", response_id=batch[0].turn.response.id, error=repr(exc))
+            _resolve(batch[0].future, exc)
+            return
+        for pending in batch:
+            await self._commit([pending])
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Marks the outcome as seen: a waiter that went away must not leave an "exception never retrieved" report."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
