@@ -102,8 +102,11 @@ class PostgresStore(Store):
         max_size: int = 10,
         command_timeout: float = 30.0,
         cache_size: int = 2048,
+        application_name: str = "plano-proxy",
     ) -> PostgresStore:
-        settings = {"search_path": schema} if schema else None
+        settings = {"application_name": application_name}
+        if schema:
+            settings["search_path"] = schema
         try:
             if schema:
                 await _create_schema(dsn, schema)
