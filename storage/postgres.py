@@ -54,6 +54,14 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.TransactionRollbackError,  # class 40: deadlock or serialization failure, worth a retry
 )
 
+# A connection the server dropped while it sat idle in the pool fails its next use with one of these.
+_BROKEN_CONNECTION: tuple[type[BaseException], ...] = (
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+)
+
 _UPSERT = (
     f"INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) "
     f"VALUES ({', '.join(f'${n}' for n in range(1, len(RESPONSE_COLUMNS) + 1))}) "
@@ -128,8 +136,12 @@ class PostgresStore(Store):
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
         try:
             async with self._pool.acquire() as conn:
-                yield conn
-        except _UNAVAILABLE as exc:
+                try:
+                    yield conn
+                except _BROKEN_CONNECTION:
+                    conn.terminate()  # so the pool opens a fresh one instead of handing this one out again
+                    raise
+        except (*_UNAVAILABLE, *_BROKEN_CONNECTION) as exc:
             raise StorageUnavailable(f"PostgreSQL: {exc}") from exc
 
     async def _run(self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *, transaction: bool = False) -> T:

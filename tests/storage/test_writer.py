@@ -1,0 +1,160 @@
+"""The background writer: acknowledged means committed, group commit, retries while the database is away, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import pytest
+from storage_fixtures import POSTGRES_DSN, Stores
+
+from plano_proxy.storage import StorageUnavailable, Store, StoredResponse, StoredTurn
+from plano_proxy.storage.postgres import PostgresStore
+from plano_proxy.storage.writer import BackgroundWriter
+
+
+def turn(n: int, previous: str | None = None) -> StoredTurn:
+    question = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": f"q{n}"}]}
+    answer = {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": f"a{n}", "annotations": []}],
+    }
+    return StoredTurn(
+        StoredResponse(f"resp_{n}", None, 1, "completed", "m", previous_response_id=previous), [question], [answer]
+    )
+
+
+def record_batches(store: Store, fail_first: int = 0, refuse: str | None = None) -> list[int]:
+    """Wraps the store's save_turns: records each attempted batch size, fails the first attempts as unavailable,
+    and refuses (ValueError) any batch holding the response id ``refuse``."""
+    sizes: list[int] = []
+    save = store.save_turns
+
+    async def save_turns(turns: Sequence[StoredTurn]) -> None:
+        sizes.append(len(turns))
+        if len(sizes) <= fail_first:
+            raise StorageUnavailable("database away")
+        if refuse is not None and any(t.response.id == refuse for t in turns):
+            raise ValueError("refused")
+        await save(turns)
+
+    store.save_turns = save_turns  # type: ignore[method-assign]
+    return sizes
+
+
+async def test_concurrent_submits_share_commits_and_return_once_durable(stores: Stores) -> None:
+    """200 turns submitted at once are all readable when their submit returns, in far fewer than 200 commits."""
+    store = await stores.open()
+    sizes = record_batches(store)
+    writer = BackgroundWriter(store, max_batch=64)
+    await writer.start()
+
+    async def submit_and_read(n: int) -> bool:
+        await writer.submit(turn(n))
+        return await store.get_response(f"resp_{n}", None) is not None
+
+    assert all(await asyncio.gather(*(submit_and_read(n) for n in range(200))))
+    await writer.stop()
+    assert writer.committed_turns == 200 == sum(sizes)
+    assert writer.commits == len(sizes) <= 200 // 64 + 2
+    assert max(sizes) == 64
+
+
+async def test_stop_drains_everything_queued(stores: Stores) -> None:
+    """Turns queued before stop() are all committed before it returns; later submits are refused."""
+    store = await stores.open()
+    writer = BackgroundWriter(store)
+    await writer.start()
+    tasks = [asyncio.create_task(writer.submit(turn(n))) for n in range(50)]
+    await asyncio.sleep(0)
+    await writer.stop()
+    for n in range(50):
+        assert await store.get_response(f"resp_{n}", None) is not None
+    assert await asyncio.gather(*tasks) == [None] * 50
+    with pytest.raises(StorageUnavailable):
+        await writer.submit(turn(99))
+
+
+async def test_retries_while_the_database_is_away() -> None:
+    """A batch failing with StorageUnavailable is retried with backoff until it commits."""
+    from plano_proxy.storage.memory import MemoryStore
+
+    store = MemoryStore()
+    sizes = record_batches(store, fail_first=3)
+    writer = BackgroundWriter(store, retry_initial=0.01)
+    await writer.start()
+    await writer.submit(turn(1))
+    await writer.stop()
+    assert len(sizes) == 4
+    assert await store.get_response("resp_1", None) is not None
+
+
+async def test_gives_up_with_storage_unavailable_after_the_deadline() -> None:
+    """A turn that cannot be committed in time fails its waiter with a clear StorageUnavailable."""
+    from plano_proxy.storage.memory import MemoryStore
+
+    store = MemoryStore()
+    record_batches(store, fail_first=10**9)
+    writer = BackgroundWriter(store, retry_initial=0.01, retry_max=0.02, unavailable_after=0.2)
+    await writer.start()
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailable, match=r"within 0.2s: database away"):
+        await writer.submit(turn(1))
+    assert 0.2 <= time.monotonic() - started < 2
+    await writer.stop()
+
+
+async def test_one_refused_turn_fails_alone() -> None:
+    """A batch refused for a non-transient reason is retried turn by turn; only the bad turn's waiter fails."""
+    from plano_proxy.storage.memory import MemoryStore
+
+    store = MemoryStore()
+    record_batches(store, refuse="resp_3")
+    writer = BackgroundWriter(store)
+    await writer.start()
+    results = await asyncio.gather(*(writer.submit(turn(n)) for n in range(6)), return_exceptions=True)
+    await writer.stop()
+    assert [type(result).__name__ for result in results] == ["NoneType"] * 3 + ["ValueError"] + ["NoneType"] * 2
+    assert await store.get_response("resp_3", None) is None
+    assert await store.get_response("resp_5", None) is not None
+
+
+async def test_a_waiter_that_goes_away_still_gets_its_turn_stored() -> None:
+    """Cancelling submit (a client disconnect) does not drop the queued turn."""
+    from plano_proxy.storage.memory import MemoryStore
+
+    store = MemoryStore()
+    writer = BackgroundWriter(store)
+    await writer.start()
+    task = asyncio.create_task(writer.submit(turn(1)))
+    await asyncio.sleep(0)
+    task.cancel()
+    await writer.stop()
+    assert await store.get_response("resp_1", None) is not None
+
+
+@pytest.mark.postgres
+async def test_survives_postgres_dropping_its_connections(pg_schema: str) -> None:
+    """Connections killed by the server (as in a failover) are replaced and the turn still commits."""
+    name = f"plano-test-{pg_schema}"
+    store = await PostgresStore.open(POSTGRES_DSN, schema=pg_schema, application_name=name, min_size=2)
+    writer = BackgroundWriter(store, retry_initial=0.01)
+    await writer.start()
+    await writer.submit(turn(1))
+    admin = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        killed = await admin.fetchval(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", name
+        )
+    finally:
+        await admin.close()
+    assert killed >= 1
+    await writer.submit(turn(2, previous="resp_1"))
+    await writer.stop()
+    history: Any = await store.history("resp_2", None)
+    assert [item["content"][0]["text"] for item in history] == ["q1", "a1", "q2", "a2"]
+    await store.close()
