@@ -9,12 +9,14 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
+from plano_proxy import storage
 from plano_proxy.proxy.app_keys import ACCESS, AccessRecord
 from plano_proxy.proxy.errors import (
     GatewayError,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
+    StorageUnavailable,
     anthropic_body,
     openai_body,
 )
@@ -75,6 +77,10 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         return render_error(request, error)
     except RequestError as error:
         return render_error(request, InvalidRequest(error.message, param=error.param))
+    except storage.StorageUnavailable as error:
+        return render_error(
+            request, StorageUnavailable(f"The state store is unavailable, try again shortly ({error}).")
+        )
     except web.HTTPNotFound:
         return render_error(request, NotFound(f"Unknown request URL: {request.method} {request.path}."))
     except web.HTTPMethodNotAllowed:

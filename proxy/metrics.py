@@ -1,0 +1,99 @@
+"""Prometheus metrics and ``GET /metrics``.
+
+Each application owns its own `CollectorRegistry`, so several apps in one process (tests) never share counters.
+With several worker processes (``serve --workers N``) the CLI gives prometheus-client a shared directory
+(``PROMETHEUS_MULTIPROC_DIR``) before the workers start, and a scrape of any worker aggregates them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    registry: CollectorRegistry
+    multiprocess: bool
+    requests: Counter
+    latency: Histogram
+    time_to_first_token: Histogram
+    tokens: Counter
+    upstream_errors: Counter
+    upstream_retries: Counter
+    open_streams: Gauge
+    writer_queue: Gauge
+    commit_latency: Histogram
+
+
+def create_metrics(multiprocess: bool) -> Metrics:
+    registry = CollectorRegistry()
+    # In multiprocess mode values live in files; the registry only serves scrapes, metrics register nowhere.
+    target = None if multiprocess else registry
+    return Metrics(
+        registry=registry,
+        multiprocess=multiprocess,
+        requests=Counter(
+            "plano_requests",
+            "Requests answered, by endpoint, model, provider and HTTP status.",
+            ("endpoint", "model", "provider", "status"),
+            registry=target,
+        ),
+        latency=Histogram(
+            "plano_request_duration_seconds",
+            "Time from request to the end of the answer.",
+            ("endpoint", "stream"),
+            buckets=_LATENCY_BUCKETS,
+            registry=target,
+        ),
+        time_to_first_token=Histogram(
+            "plano_time_to_first_token_seconds",
+            "Time from request to the first byte of a streamed answer.",
+            ("endpoint", "provider"),
+            buckets=_LATENCY_BUCKETS,
+            registry=target,
+        ),
+        tokens=Counter(
+            "plano_tokens", "Tokens reported by providers.", ("direction", "model", "provider"), registry=target
+        ),
+        upstream_errors=Counter(
+            "plano_upstream_errors",
+            "Provider failures, by provider and status.",
+            ("provider", "status"),
+            registry=target,
+        ),
+        upstream_retries=Counter("plano_upstream_retries", "Retried provider calls.", ("provider",), registry=target),
+        open_streams=Gauge(
+            "plano_open_streams", "Streams being relayed now.", registry=target, multiprocess_mode="livesum"
+        ),
+        writer_queue=Gauge(
+            "plano_writer_queue_depth",
+            "Turns waiting for the state writer.",
+            registry=target,
+            multiprocess_mode="livesum",
+        ),
+        commit_latency=Histogram(
+            "plano_state_commit_seconds",
+            "Time a turn waits until the state store has committed it.",
+            buckets=_LATENCY_BUCKETS,
+            registry=target,
+        ),
+    )
+
+
+METRICS = web.AppKey("metrics", Metrics)
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS]
+    registry = metrics.registry
+    if metrics.multiprocess:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
