@@ -68,6 +68,7 @@ async def _state_store(app: web.Application) -> AsyncIterator[None]:
         path=settings.path,
         connection_string=settings.connection_string,
         max_responses=settings.max_responses,
+        **({"schema": settings.schema} if settings.schema else {}),
     )
     writer = BackgroundWriter(store)
     await writer.start()

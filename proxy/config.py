@@ -74,6 +74,8 @@ class StateStorage:
     type: str
     path: str | None = None
     connection_string: str | None = field(default=None, repr=False)
+    schema: str | None = None
+    """PostgreSQL schema holding the gateway's tables (default: the connection's search path)."""
     max_responses: int = 10_000
 
 
@@ -282,6 +284,7 @@ def _state_storage(raw: Any, env: _Env) -> StateStorage | None:
         type=kind,
         path=path or ("./plano_state.db" if kind == "sqlite" else None),
         connection_string=connection,
+        schema=_optional_str(item.get("schema"), "state_storage.schema", env),
         max_responses=_int(item.get("max_responses", 10_000), "state_storage.max_responses", minimum=1),
     )
 

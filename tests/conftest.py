@@ -1,0 +1,118 @@
+"""Real servers for gateway tests: the project's mock upstream and the gateway, each on its own loopback port.
+
+`mock_upstream` is one session-wide mock provider; `make_gateway(storage=...)` starts a gateway whose providers
+all point at it, with the state store asked for (memory, a SQLite file, a fresh PostgreSQL schema, or none).
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import anthropic
+import openai
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from mock_upstream import create_mock_app  # noqa: E402
+from support.servers import ServerThread  # noqa: E402
+
+from plano_proxy.proxy.config import parse_config  # noqa: E402
+
+OPENAI_KEY = "sk-test-openai-canary-7f3a"
+ANTHROPIC_KEY = "sk-ant-test-canary-91c2"
+
+PROVIDERS = """
+model_providers:
+  - model: openai/gpt-4o-mini
+    access_key: {openai_key}
+    base_url: {mock}/v1
+    default: true
+    responses_api: false
+  - model: openai/gpt-4o
+    access_key: {openai_key}
+    base_url: {mock}/v1
+    responses_api: true
+  - model: anthropic/claude-sonnet-4-5
+    access_key: {anthropic_key}
+    base_url: {mock}
+  - model: anthropic/claude-3-5-sonnet-20241022
+    access_key: {anthropic_key}
+    base_url: {mock}
+  - model: ollama/llama3.1
+    base_url: {mock}
+  - model: azure_openai/gpt-4o-deployment
+    access_key: {openai_key}
+    base_url: {mock}
+model_aliases:
+  fast-model: {{target: gpt-4o-mini}}
+  smart-model: {{target: gpt-4o}}
+  reasoning-model: {{target: claude-sonnet-4-5}}
+"""
+
+
+@pytest.fixture(scope="session")
+def mock_upstream() -> Iterator[ServerThread]:
+    server = ServerThread(create_mock_app)
+    yield server
+    server.close()
+
+
+def gateway_config_text(mock_url: str, storage_yaml: str = "", extra_yaml: str = "") -> str:
+    text = PROVIDERS.format(mock=mock_url, openai_key=OPENAI_KEY, anthropic_key=ANTHROPIC_KEY)
+    return text + textwrap.dedent(storage_yaml) + textwrap.dedent(extra_yaml)
+
+
+def storage_yaml(kind: str | None, tmp_path: Path) -> str:
+    if kind is None:
+        return ""
+    if kind == "memory":
+        return "state_storage: {type: memory}\n"
+    if kind == "sqlite":
+        return f"state_storage: {{type: sqlite, path: '{tmp_path / 'state.db'}'}}\n"
+    from storage.storage_fixtures import POSTGRES_DSN
+
+    return f"state_storage: {{type: postgres, connection_string: '{POSTGRES_DSN}', schema: plano_gw_{secrets.token_hex(6)}}}\n"
+
+
+GatewayFactory = Callable[..., ServerThread]
+
+
+@pytest.fixture
+def make_gateway(mock_upstream: ServerThread, tmp_path: Path) -> Iterator[GatewayFactory]:
+    from plano_proxy.proxy.app import create_app
+
+    started: list[ServerThread] = []
+
+    def make(storage: str | None = "sqlite", extra_yaml: str = "", path: Path | None = None) -> ServerThread:
+        config = parse_config(
+            gateway_config_text(mock_upstream.url, storage_yaml(storage, path or tmp_path), extra_yaml), {}
+        )
+        server = ServerThread(lambda: create_app(config))
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.close()
+
+
+@pytest.fixture
+def gateway(make_gateway: GatewayFactory) -> ServerThread:
+    """A gateway with SQLite state (the shipped default)."""
+    return make_gateway("sqlite")
+
+
+@pytest.fixture
+def openai_client(gateway: ServerThread) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="test-key", max_retries=0)
+
+
+@pytest.fixture
+def anthropic_client(gateway: ServerThread) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gateway.url, api_key="test-key", max_retries=0)
