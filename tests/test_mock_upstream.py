@@ -183,11 +183,13 @@ def test_cut_and_error_mid_stream(oai: openai.OpenAI, claude: anthropic.Anthropi
             model="m", stream=True, messages=[{"role": "user", "content": "[[fault:error-mid-stream]] one two three"}]
         ):
             pass
-    with pytest.raises(anthropic.APIStatusError):
-        with claude.messages.stream(
+    with (
+        pytest.raises(anthropic.APIStatusError),
+        claude.messages.stream(
             model="c", max_tokens=50, messages=[{"role": "user", "content": "[[fault:error-mid-stream]] a b c d"}]
-        ) as stream:
-            stream.get_final_message()
+        ) as stream,
+    ):
+        stream.get_final_message()
 
 
 def test_anthropic_requires_key_and_version(mock_upstream: ServerThread) -> None:
