@@ -12,19 +12,21 @@ from plano_proxy.proxy.app_keys import CONFIG, MODELS, SESSION, STORE, WRITER
 from plano_proxy.proxy.chat import chat_completions
 from plano_proxy.proxy.config import Config
 from plano_proxy.proxy.messages import count_tokens, messages
+from plano_proxy.proxy.metrics import METRICS, create_metrics, metrics_endpoint
 from plano_proxy.proxy.middleware import gateway_middleware
 from plano_proxy.proxy.models_api import list_models
 from plano_proxy.proxy.responses_api import create_response
 from plano_proxy.proxy.routing import ModelTable
 from plano_proxy.proxy.upstream import create_session
 from plano_proxy.proxy.web_json import json_response
-from plano_proxy.storage import open_store
+from plano_proxy.storage import StorageUnavailable, open_store
 from plano_proxy.storage.writer import BackgroundWriter
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(config: Config, *, multiprocess_metrics: bool = False) -> web.Application:
     app = web.Application(client_max_size=config.max_body_bytes, middlewares=[gateway_middleware])
     app[CONFIG] = config
+    app[METRICS] = create_metrics(multiprocess_metrics)
     app[MODELS] = ModelTable(config)
     app.cleanup_ctx.append(_upstream_session)
     if config.state_storage is not None:
@@ -51,6 +53,8 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_delete("/v1/conversations/{conversation_id}/items/{item_id}", conversations.delete_item)
     router.add_get("/v1/models", list_models)
     router.add_get("/healthz", _healthz)
+    router.add_get("/readyz", _readyz)
+    router.add_get("/metrics", metrics_endpoint)
 
 
 async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
@@ -81,4 +85,19 @@ async def _state_store(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _healthz(request: web.Request) -> web.Response:
+    """Alive: the process answers."""
     return json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    """Ready: the config is loaded and the state store (when configured) answers."""
+    store = request.app.get(STORE)
+    checks = {"config": "ok", "storage": "not configured"}
+    if store is not None:
+        try:
+            await store.ping()
+            checks["storage"] = "ok"
+        except StorageUnavailable as exc:
+            checks["storage"] = f"unavailable: {exc}"
+            return json_response({"status": "unavailable", "checks": checks}, status=503)
+    return json_response({"status": "ok", "checks": checks})

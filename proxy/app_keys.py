@@ -24,9 +24,13 @@ class AccessRecord:
     """What the access log line says about one request; handlers fill it in as they learn it."""
 
     request_id: str
+    started: float
+    """`time.perf_counter()` when the request arrived."""
     model: str | None = None
     provider: str | None = None
     stream: bool = False
+    first_byte: float | None = None
+    """`time.perf_counter()` when the first byte of a streamed answer left, for time to first token."""
 
 
 ACCESS = "plano_access"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -14,6 +16,7 @@ from aiohttp import web
 from plano_proxy.proxy.app import create_app
 from plano_proxy.proxy.config import Config, ConfigError, load_config
 from plano_proxy.proxy.logs import LogFormat, configure_logging
+from plano_proxy.proxy.metrics import MULTIPROCESS_ENV
 from plano_proxy.proxy.routing import ModelTable
 
 
@@ -72,7 +75,7 @@ def _run_worker(config: Config, host: str, port: int, log_format: LogFormat, *, 
     configure_logging(log_format)
     _install_uvloop()
     web.run_app(
-        create_app(config),
+        create_app(config, multiprocess_metrics=reuse_port),
         host=host,
         port=port,
         access_log=None,
@@ -84,6 +87,9 @@ def _run_worker(config: Config, host: str, port: int, log_format: LogFormat, *, 
 
 def _run_workers(config: Config, host: str, port: int, args: argparse.Namespace) -> int:
     """Worker processes bound to one port with SO_REUSEPORT; the kernel spreads connections across them."""
+    # prometheus-client keeps each worker's values in files here, so a scrape of any worker sees them all.
+    metrics_dir = tempfile.mkdtemp(prefix="plano-metrics-")
+    os.environ[MULTIPROCESS_ENV] = metrics_dir
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(target=_run_worker, args=(config, host, port, args.log_format), kwargs={"reuse_port": True})
@@ -101,6 +107,7 @@ def _run_workers(config: Config, host: str, port: int, args: argparse.Namespace)
     signal.signal(signal.SIGINT, stop)
     for worker in workers:
         worker.join()
+    shutil.rmtree(metrics_dir, ignore_errors=True)
     return max((worker.exitcode or 0) for worker in workers)
 
 

@@ -7,11 +7,16 @@ With several worker processes (``serve --workers N``) the CLI gives prometheus-c
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from plano_proxy.proxy.app_keys import ACCESS, WRITER
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -92,8 +97,47 @@ METRICS = web.AppKey("metrics", Metrics)
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
+    writer = request.app.get(WRITER)
+    if writer is not None:
+        metrics.writer_queue.set(writer.queued)
     registry = metrics.registry
     if metrics.multiprocess:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
     return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def note_first_byte(request: web.Request) -> None:
+    """Record time to first token the first time a streamed answer writes."""
+    record = request[ACCESS]
+    if record.first_byte is not None:
+        return
+    record.first_byte = time.perf_counter()
+    request.app[METRICS].time_to_first_token.labels(request.path, record.provider or "").observe(
+        record.first_byte - record.started
+    )
+
+
+@contextmanager
+def open_stream(request: web.Request) -> Iterator[None]:
+    gauge = request.app[METRICS].open_streams
+    gauge.inc()
+    try:
+        yield
+    finally:
+        gauge.dec()
+
+
+def observe_request(request: web.Request, status: int) -> None:
+    metrics = request.app[METRICS]
+    record = request[ACCESS]
+    endpoint = _route_template(request)
+    metrics.requests.labels(endpoint, record.model or "", record.provider or "", str(status)).inc()
+    metrics.latency.labels(endpoint, "true" if record.stream else "false").observe(time.perf_counter() - record.started)
+
+
+def _route_template(request: web.Request) -> str:
+    """The route's pattern (``/v1/responses/{response_id}``), so ids never become label values."""
+    route = request.match_info.route
+    resource = route.resource
+    return resource.canonical if resource is not None else "unmatched"

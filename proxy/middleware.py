@@ -20,6 +20,7 @@ from plano_proxy.proxy.errors import (
     anthropic_body,
     openai_body,
 )
+from plano_proxy.proxy.metrics import observe_request
 from plano_proxy.proxy.web_json import json_response
 from plano_proxy.transformers.errors import RequestError
 
@@ -43,9 +44,9 @@ def render_error(request: web.Request, error: GatewayError) -> web.Response:
 
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    record = AccessRecord(request_id=request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex}")
-    request[ACCESS] = record
     started = time.perf_counter()
+    record = AccessRecord(request_id=request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex}", started=started)
+    request[ACCESS] = record
     status = 500
     try:
         response = await _handle(request, handler)
@@ -57,6 +58,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = CLIENT_CLOSED
         raise
     finally:
+        observe_request(request, status)
         log.info(
             "request",
             request_id=record.request_id,
@@ -67,6 +69,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
             stream=record.stream,
             status=status,
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            ttft_ms=None if record.first_byte is None else round((record.first_byte - started) * 1000, 2),
         )
 
 

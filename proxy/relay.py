@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from plano_proxy.proxy.metrics import note_first_byte, open_stream
 from plano_proxy.transformers.sse import frame_data, frame_named
 
 SSE_HEADERS = {
@@ -27,12 +28,14 @@ async def relay_sse(request: web.Request, upstream: aiohttp.ClientResponse, cut_
     """Stream the upstream's SSE bytes through; a cut upstream ends the stream with `cut_error`."""
     response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **_passed_on(upstream)})
     await response.prepare(request)
-    try:
-        async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
-    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
-        await response.write(cut_error)
-    await response.write_eof()
+    with open_stream(request):
+        try:
+            async for chunk in upstream.content.iter_any():
+                note_first_byte(request)
+                await response.write(chunk)
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
+            await response.write(cut_error)
+        await response.write_eof()
     return response
 
 

@@ -6,13 +6,15 @@ conversation (``conversation``: its ordered items), never both. It stores only i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from plano_proxy.proxy.app_keys import STORE, WRITER, owner_of
 from plano_proxy.proxy.errors import InvalidRequest, NotFound, StorageNotConfigured
+from plano_proxy.proxy.metrics import METRICS, Metrics
 from plano_proxy.proxy.routing import Route
 from plano_proxy.proxy.stored_responses import to_record_fields
 from plano_proxy.storage import Store, StoredResponse, StoredTurn, with_item_ids
@@ -31,7 +33,7 @@ class TurnState:
     input_items: tuple[Item, ...] = ()
     previous_response_id: str | None = None
     conversation_id: str | None = None
-    extra_echo: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics | None = None
 
     def echo(self) -> dict[str, Any]:
         """Response fields that come from the state rather than the request body."""
@@ -57,7 +59,10 @@ class TurnState:
             events=events,
             **to_record_fields(response),
         )
+        started = time.perf_counter()
         await self.writer.submit(StoredTurn(record, list(self.input_items), output_items))
+        if self.metrics is not None:
+            self.metrics.commit_latency.observe(time.perf_counter() - started)
 
 
 async def begin_turn(request: web.Request, body: dict[str, Any], canonical: CanonicalRequest) -> TurnState:
@@ -82,6 +87,7 @@ async def begin_turn(request: web.Request, body: dict[str, Any], canonical: Cano
             param="previous_response_id" if previous else "conversation",
         )
     turn = TurnState(store, request.app.get(WRITER), owner_of(request), keep and store is not None)
+    turn.metrics = request.app.get(METRICS)
     turn.previous_response_id = previous
     turn.conversation_id = conversation
     if store is not None:

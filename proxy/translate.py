@@ -15,6 +15,7 @@ from aiohttp import web
 
 from plano_proxy.proxy.app_keys import SESSION
 from plano_proxy.proxy.config import ProviderConfig
+from plano_proxy.proxy.metrics import note_first_byte, open_stream
 from plano_proxy.proxy.provider_calls import UpstreamCall
 from plano_proxy.proxy.relay import SSE_HEADERS, STREAM_CUT_MESSAGE
 from plano_proxy.proxy.upstream import open_upstream
@@ -131,19 +132,20 @@ async def run_stream(
     async with open_upstream(request.app[SESSION], provider, call.operation, body, forwarded) as upstream:
         response = web.StreamResponse(status=200, headers=SSE_HEADERS)
         await response.prepare(request)
-        relay = _Relay(response, encoder, framer, before_terminal)
+        relay = _Relay(request, response, encoder, framer, before_terminal)
         decoder = call.new_decoder()
         sse = SSEDecoder()
-        try:
-            async for chunk in upstream.content.iter_any():
-                await relay.send([e for message in sse.decode(chunk) for e in decoder.feed(message)])
-                if relay.stopped:
-                    break
-            else:
-                await relay.send([e for message in sse.flush() for e in decoder.feed(message)] + decoder.finish())
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
-            await relay.send([StreamError(502, "api_error", STREAM_CUT_MESSAGE)])
-        await relay.close()
+        with open_stream(request):
+            try:
+                async for chunk in upstream.content.iter_any():
+                    await relay.send([e for message in sse.decode(chunk) for e in decoder.feed(message)])
+                    if relay.stopped:
+                        break
+                else:
+                    await relay.send([e for message in sse.flush() for e in decoder.feed(message)] + decoder.finish())
+            except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
+                await relay.send([StreamError(502, "api_error", STREAM_CUT_MESSAGE)])
+            await relay.close()
     return response
 
 
@@ -152,8 +154,14 @@ class _Relay:
     until `before_terminal` has run."""
 
     def __init__(
-        self, response: web.StreamResponse, encoder: ClientEncoder, framer: Framer, before: BeforeTerminal | None
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        encoder: ClientEncoder,
+        framer: Framer,
+        before: BeforeTerminal | None,
     ) -> None:
+        self._request = request
         self._response = response
         self._encoder = encoder
         self._framer = framer
@@ -176,6 +184,7 @@ class _Relay:
     async def _write(self, payloads: list[Payload]) -> None:
         if not payloads:
             return
+        note_first_byte(self._request)
         terminal = next((i for i, p in enumerate(payloads) if self._framer.is_terminal(p)), None)
         if terminal is not None and self._before is not None:
             await self._response.write(self._framer.frame(payloads[:terminal]))

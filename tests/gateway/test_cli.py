@@ -1,0 +1,74 @@
+"""The plano-proxy command: check prints the model table, serve runs a gateway the openai SDK can use."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import openai
+from support.processes import PLANO_PROXY, GatewayProcess
+from support.servers import ServerThread
+
+from conftest import ANTHROPIC_KEY, OPENAI_KEY, gateway_config_text
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PLANO_PROXY, *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_check_prints_model_table_without_keys() -> None:
+    """check on the shipped config lists every name, its provider, interface and URL, and never a key."""
+    env = {"OPENAI_API_KEY": "sk-secret-openai-1234", "ANTHROPIC_API_KEY": "sk-ant-secret-5678", "PATH": "/usr/bin"}
+    result = run_cli("check", "--config", str(ROOT / "plano_config.yaml"), env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "ALIAS", "OF", "PROVIDER", "INTERFACE", "UPSTREAM", "URL"]
+    assert any(line.startswith("openai/gpt-4o-mini (default)") for line in lines)
+    assert any(line.split()[:3] == ["fast-model", "gpt-4o-mini", "openai"] for line in lines)
+    assert any("anthropic/claude-sonnet-4-5" in line and "https://api.anthropic.com/v1" in line for line in lines)
+    assert "secret" not in result.stdout + result.stderr
+
+
+def test_bad_config_names_its_key(tmp_path: Path) -> None:
+    """A bad value stops the command with exit code 2 and a message naming the key path and the value."""
+    config = tmp_path / "bad.yaml"
+    config.write_text("model_providers:\n  - model: ollama/llama3.1\n    timeouts: {idle: soon}\n")
+    result = run_cli("check", "--config", str(config))
+    assert result.returncode == 2
+    assert "model_providers[0].timeouts.idle: 'soon' is not a valid duration" in result.stderr
+
+
+def test_missing_env_var_names_variable_and_provider(tmp_path: Path) -> None:
+    """An unset key variable is reported with the provider that needs it."""
+    result = run_cli("check", "--config", str(ROOT / "plano_config.yaml"), env={"PATH": "/usr/bin"})
+    assert result.returncode == 2
+    assert "environment variable OPENAI_API_KEY is not set (provider 'openai/gpt-4o-mini' needs it)" in result.stderr
+
+
+def test_serve_answers_sdk_and_logs_access_lines(tmp_path: Path, mock_upstream: ServerThread) -> None:
+    """serve starts on the given port; a chat request works; the JSON access line has its fields and no key;
+    SIGTERM exits 0."""
+    config = tmp_path / "plano_config.yaml"
+    config.write_text(gateway_config_text(mock_upstream.url, f"state_storage: {{type: sqlite, path: '{tmp_path / 's.db'}'}}\n"))
+    gateway = GatewayProcess(config)
+    try:
+        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="test-key", max_retries=0)
+        reply = client.chat.completions.create(model="fast-model", messages=[{"role": "user", "content": "Hello!"}])
+        assert 'last user said: "Hello!"' in (reply.choices[0].message.content or "")
+        stream = client.chat.completions.create(model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "go"}])
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    finally:
+        code = gateway.stop()
+    assert code == 0
+    log = gateway.log()
+    access = [json.loads(line) for line in log.splitlines() if line.startswith("{") and '"request"' in line]
+    chat = [entry for entry in access if entry.get("endpoint") == "/v1/chat/completions"]
+    assert len(chat) == 2
+    first = chat[0]
+    assert first["model"] == "fast-model" and first["provider"] == "openai/gpt-4o-mini" and first["status"] == 200
+    assert first["stream"] is False and chat[1]["stream"] is True
+    assert first["request_id"] and isinstance(first["latency_ms"], float)
+    assert OPENAI_KEY not in log and ANTHROPIC_KEY not in log
