@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import openai
 import pytest
+from conftest import OPENAI_KEY
 from mock_upstream import REQUESTS
 from support import http
 from support.servers import ServerThread
-
-from conftest import OPENAI_KEY
 
 WEATHER_TOOL = {
     "type": "function",
@@ -27,7 +26,10 @@ def last_upstream_request(mock: ServerThread):
 def test_create_rewrites_only_the_model(openai_client: openai.OpenAI, mock_upstream: ServerThread) -> None:
     """An alias reaches the upstream as its model id with the provider key; everything else is as sent."""
     completion = openai_client.chat.completions.create(
-        model="fast-model", max_tokens=50, temperature=0.3, messages=[{"role": "user", "content": "Hello, how are you?"}]
+        model="fast-model",
+        max_tokens=50,
+        temperature=0.3,
+        messages=[{"role": "user", "content": "Hello, how are you?"}],
     )
     assert 'last user said: "Hello, how are you?"' in (completion.choices[0].message.content or "")
     sent = last_upstream_request(mock_upstream)
@@ -60,7 +62,9 @@ def test_stream_with_usage(openai_client: openai.OpenAI) -> None:
 def test_stream_without_usage_has_no_usage_chunk(openai_client: openai.OpenAI) -> None:
     """Without include_usage the client gets no usage chunk."""
     chunks = list(
-        openai_client.chat.completions.create(model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "hi"}])
+        openai_client.chat.completions.create(
+            model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "hi"}]
+        )
     )
     assert all(c.choices for c in chunks)
 
@@ -90,7 +94,9 @@ def test_other_providers_routes(openai_client: openai.OpenAI, mock_upstream: Ser
     openai_client.chat.completions.create(model="llama3.1", messages=[{"role": "user", "content": "hi"}])
     sent = last_upstream_request(mock_upstream)
     assert sent.body["model"] == "llama3.1" and "Authorization" not in sent.headers
-    openai_client.chat.completions.create(model="azure_openai/gpt-4o-deployment", messages=[{"role": "user", "content": "hi"}])
+    openai_client.chat.completions.create(
+        model="azure_openai/gpt-4o-deployment", messages=[{"role": "user", "content": "hi"}]
+    )
     sent = last_upstream_request(mock_upstream)
     assert sent.path == "/openai/deployments/gpt-4o-deployment/chat/completions"
     assert sent.headers["api-key"] == OPENAI_KEY and "Authorization" not in sent.headers
@@ -106,7 +112,9 @@ def test_default_provider_when_model_missing(gateway: ServerThread, mock_upstrea
 def test_unknown_model_is_404_listing_models(openai_client: openai.OpenAI) -> None:
     """An unknown model is the SDK's NotFoundError whose message lists the configured models; never the default."""
     with pytest.raises(openai.NotFoundError) as caught:
-        openai_client.chat.completions.create(model="nonexistent-model", messages=[{"role": "user", "content": "Hello"}])
+        openai_client.chat.completions.create(
+            model="nonexistent-model", messages=[{"role": "user", "content": "Hello"}]
+        )
     assert caught.value.code == "model_not_found"
     assert "nonexistent-model" in caught.value.message and "fast-model" in caught.value.message
 
@@ -117,12 +125,24 @@ def test_unknown_model_is_404_listing_models(openai_client: openai.OpenAI) -> No
         (b"{not json", "We could not parse the JSON body of your request"),
         (b"[1, 2]", "The request body must be a JSON object, not an array."),
         (b'{"model": "gpt-4o-mini"}', "Missing required parameter: 'messages'."),
-        (b'{"model": "gpt-4o-mini", "messages": "hi"}', "Invalid type for 'messages': expected an array, but got a string instead."),
+        (
+            b'{"model": "gpt-4o-mini", "messages": "hi"}',
+            "Invalid type for 'messages': expected an array, but got a string instead.",
+        ),
         (b'{"model": "gpt-4o-mini", "messages": []}', "Invalid 'messages': empty array."),
-        (b'{"model": "gpt-4o-mini", "messages": [{"content": "x"}]}', "Missing required parameter: 'messages[0].role'."),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"content": "x"}]}',
+            "Missing required parameter: 'messages[0].role'.",
+        ),
         (b'{"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "x"}]}', "Invalid value: 'wizard'."),
-        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}', "Invalid type for 'stream': expected a boolean"),
-        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "max_tokens": "lots"}', "Invalid type for 'max_tokens': expected an integer"),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}',
+            "Invalid type for 'stream': expected a boolean",
+        ),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "max_tokens": "lots"}',
+            "Invalid type for 'max_tokens': expected an integer",
+        ),
         (b'{"model": 7, "messages": [{"role": "user", "content": "x"}]}', "Invalid type for 'model'"),
     ],
 )
@@ -137,16 +157,22 @@ def test_bad_input_is_400_in_openai_format(gateway: ServerThread, raw: bytes, me
 def test_bad_input_raises_bad_request_in_sdk(openai_client: openai.OpenAI) -> None:
     """The SDK sees BadRequestError for a wrong type."""
     with pytest.raises(openai.BadRequestError):
-        openai_client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], temperature="hot")  # type: ignore[arg-type]
+        openai_client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], temperature="hot"
+        )  # type: ignore[arg-type]
 
 
 def test_upstream_errors_relayed_with_status(openai_client: openai.OpenAI) -> None:
     """A provider's 429 and 500 reach the client with their status and an OpenAI error body."""
     with pytest.raises(openai.RateLimitError) as caught:
-        openai_client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "[[fault:429]] x"}])
+        openai_client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "[[fault:429]] x"}]
+        )
     assert caught.value.code == "rate_limit_exceeded"
     with pytest.raises(openai.InternalServerError):
-        openai_client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "[[fault:500]] y"}])
+        openai_client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "[[fault:500]] y"}]
+        )
 
 
 def test_unreachable_upstream_is_502() -> None:
@@ -157,7 +183,9 @@ def test_unreachable_upstream_is_502() -> None:
     config = parse_config("model_providers:\n  - {model: vllm/m, base_url: 'http://127.0.0.1:9'}\n", {})
     server = ServerThread(lambda: create_app(config))
     try:
-        response = http.post(f"{server.url}/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "x"}]})
+        response = http.post(
+            f"{server.url}/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+        )
     finally:
         server.close()
     assert response.status == 502
@@ -170,7 +198,8 @@ def test_slow_upstream_is_504(mock_upstream: ServerThread) -> None:
     from plano_proxy.proxy.config import parse_config
 
     config = parse_config(
-        f"model_providers:\n  - {{model: vllm/m, base_url: '{mock_upstream.url}', timeouts: {{first_byte: 200ms}}}}\n", {}
+        f"model_providers:\n  - {{model: vllm/m, base_url: '{mock_upstream.url}', timeouts: {{first_byte: 200ms}}}}\n",
+        {},
     )
     server = ServerThread(lambda: create_app(config))
     try:

@@ -7,10 +7,9 @@ import subprocess
 from pathlib import Path
 
 import openai
+from conftest import ANTHROPIC_KEY, OPENAI_KEY, gateway_config_text
 from support.processes import PLANO_PROXY, GatewayProcess
 from support.servers import ServerThread
-
-from conftest import ANTHROPIC_KEY, OPENAI_KEY, gateway_config_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,13 +51,17 @@ def test_serve_answers_sdk_and_logs_access_lines(tmp_path: Path, mock_upstream: 
     """serve starts on the given port; a chat request works; the JSON access line has its fields and no key;
     SIGTERM exits 0."""
     config = tmp_path / "plano_config.yaml"
-    config.write_text(gateway_config_text(mock_upstream.url, f"state_storage: {{type: sqlite, path: '{tmp_path / 's.db'}'}}\n"))
+    config.write_text(
+        gateway_config_text(mock_upstream.url, f"state_storage: {{type: sqlite, path: '{tmp_path / 's.db'}'}}\n")
+    )
     gateway = GatewayProcess(config)
     try:
         client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="test-key", max_retries=0)
         reply = client.chat.completions.create(model="fast-model", messages=[{"role": "user", "content": "Hello!"}])
         assert 'last user said: "Hello!"' in (reply.choices[0].message.content or "")
-        stream = client.chat.completions.create(model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "go"}])
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "go"}]
+        )
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     finally:
         code = gateway.stop()

@@ -54,5 +54,7 @@ class ServerThread:
         return asyncio.run_coroutine_threadsafe(coro_factory(), self._loop).result(timeout=30)  # type: ignore[arg-type]
 
     def close(self) -> None:
+        if not self._thread.is_alive():
+            return
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=30)

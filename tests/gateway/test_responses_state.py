@@ -1,0 +1,234 @@
+"""Responses API with server-side state, through the gateway, with the official openai SDK.
+
+The mock upstream's echo ("heard N messages … earlier user texts: […]") proves that the whole history reached the
+provider while the client sent only the new turn.
+"""
+
+from __future__ import annotations
+
+import re
+
+import openai
+import pytest
+from conftest import GatewayFactory
+from mock_upstream import REQUESTS
+from support import http
+from support.servers import ServerThread
+
+MODELS = ["gpt-4o-mini", "gpt-4o", "claude-sonnet-4-5"]
+"""A Chat Completions upstream, a native Responses upstream and an Anthropic upstream."""
+STORES = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def heard(text: str) -> tuple[int, list[str]]:
+    match = re.search(r"heard (\d+) messages .*?last user said: (\".*?\"); earlier user texts: (\[.*\])", text)
+    assert match is not None, text
+    import json
+
+    return int(match.group(1)), [*json.loads(match.group(3)), json.loads(match.group(2))]
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres":
+        import asyncio
+
+        from storage.storage_fixtures import require_postgres
+
+        asyncio.run(require_postgres())
+    return str(request.param)
+
+
+@pytest.fixture
+def client(make_gateway: GatewayFactory, store_kind: str) -> openai.OpenAI:
+    gateway = make_gateway(store_kind)
+    return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="test-key", max_retries=0)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_chain_sends_full_history(client: openai.OpenAI, model: str) -> None:
+    """Three turns with previous_response_id: the provider hears every earlier user text."""
+    first = client.responses.create(model=model, input="My name is Alice and I like Python")
+    second = client.responses.create(model=model, input="What is my name?", previous_response_id=first.id)
+    third = client.responses.create(model=model, input="And my language?", previous_response_id=second.id)
+    count, texts = heard(third.output_text)
+    assert texts == ["My name is Alice and I like Python", "What is my name?", "And my language?"]
+    assert count == 5
+    assert third.previous_response_id == second.id
+
+
+def test_fork_from_earlier_response(client: openai.OpenAI) -> None:
+    """Two continuations of the same response each see only their own branch."""
+    root = client.responses.create(model="gpt-4o-mini", input="root")
+    branch_a = client.responses.create(model="gpt-4o-mini", input="a", previous_response_id=root.id)
+    branch_b = client.responses.create(model="gpt-4o-mini", input="b", previous_response_id=root.id)
+    assert heard(branch_a.output_text)[1] == ["root", "a"]
+    assert heard(branch_b.output_text)[1] == ["root", "b"]
+
+
+def test_streaming_chain_and_replay(client: openai.OpenAI) -> None:
+    """A streamed turn can be continued at once, retrieved, and its events replayed after a sequence number."""
+    with client.responses.stream(model="claude-sonnet-4-5", input="first") as stream:
+        first = stream.get_final_response()
+    with client.responses.stream(model="claude-sonnet-4-5", input="second", previous_response_id=first.id) as stream:
+        events = list(stream)
+        second = stream.get_final_response()
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert heard(second.output_text)[1] == ["first", "second"]
+    stored = client.responses.retrieve(second.id)
+    assert stored.output_text == second.output_text and stored.status == "completed"
+    replay = list(client.responses.retrieve(second.id, stream=True, starting_after=2))
+    assert [e.sequence_number for e in replay] == list(range(3, len(events)))
+    assert replay[-1].type == "response.completed"
+
+
+def test_instructions_and_tools_not_carried_over(client: openai.OpenAI, mock_upstream: ServerThread) -> None:
+    """The next turn sends neither the previous instructions nor its tools upstream."""
+    first = client.responses.create(model="gpt-4o-mini", instructions="Speak like a pirate", input="hi")
+    second = client.responses.create(model="gpt-4o-mini", input="again", previous_response_id=first.id)
+    assert "system: yes" in first.output_text and "system: no" in second.output_text
+    assert second.instructions is None
+
+
+def test_tool_round_trip_with_only_the_output(client: openai.OpenAI) -> None:
+    """After a function call, the next turn sends only the function_call_output; the call comes from the store."""
+    first = client.responses.create(model="claude-sonnet-4-5", input="weather in Oslo", tools=[WEATHER])
+    call = next(item for item in first.output if item.type == "function_call")
+    second = client.responses.create(
+        model="claude-sonnet-4-5",
+        previous_response_id=first.id,
+        tools=[WEATHER],
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "4C and rain"}],
+    )
+    assert second.output_text.startswith("tool result received: 4C and rain.")
+
+
+def test_cross_provider_continuation_with_thinking_and_tools(client: openai.OpenAI) -> None:
+    """Claude with reasoning and a tool call, then GPT, then Claude again: the history follows in canonical form."""
+    first = client.responses.create(
+        model="claude-sonnet-4-5", input="weather in Rome", tools=[WEATHER], reasoning={"effort": "low"}
+    )
+    assert [item.type for item in first.output] == ["reasoning", "function_call"]
+    call = first.output[1]
+    second = client.responses.create(
+        model="gpt-4o-mini",
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "25C"}],
+    )
+    assert second.output_text.startswith("tool result received: 25C.")
+    third = client.responses.create(
+        model="claude-sonnet-4-5", previous_response_id=second.id, input="thanks", reasoning={"effort": "low"}
+    )
+    assert heard(third.output_text)[1] == ["weather in Rome", "thanks"]
+
+
+def test_conversation_appends_items(client: openai.OpenAI) -> None:
+    """Turns on a conversation see its items; the response names its conversation; items list the turns."""
+    conversation = client.conversations.create(
+        items=[{"type": "message", "role": "user", "content": "I am Bob"}], metadata={"topic": "names"}
+    )
+    first = client.responses.create(model="gpt-4o", input="Who am I?", conversation=conversation.id)
+    assert first.conversation is not None and first.conversation.id == conversation.id
+    second = client.responses.create(model="claude-sonnet-4-5", input="Sure?", conversation={"id": conversation.id})
+    assert heard(second.output_text)[1] == ["I am Bob", "Who am I?", "Sure?"]
+    items = list(client.conversations.items.list(conversation.id, order="asc"))
+    assert [item.type for item in items] == ["message"] * 5
+    assert client.conversations.retrieve(conversation.id).metadata == {"topic": "names"}
+
+
+def test_errors_for_state(client: openai.OpenAI) -> None:
+    """Unknown, deleted and store:false ids are 400 previous_response_not_found; both state params are 400."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="gpt-4o-mini", input="x", previous_response_id="resp_unknown")
+    assert caught.value.code == "previous_response_not_found"
+    assert caught.value.message == "Previous response with id 'resp_unknown' not found."
+    unstored = client.responses.create(model="gpt-4o-mini", input="x", store=False)
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(model="gpt-4o-mini", input="y", previous_response_id=unstored.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(unstored.id)
+    kept = client.responses.create(model="gpt-4o-mini", input="x")
+    client.responses.delete(kept.id)
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.responses.retrieve(kept.id)
+    assert missing.value.message == f"Response with id '{kept.id}' not found."
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(model="gpt-4o-mini", input="y", previous_response_id=kept.id)
+    conversation = client.conversations.create()
+    with pytest.raises(openai.BadRequestError) as both:
+        client.responses.create(
+            model="gpt-4o-mini", input="z", previous_response_id=kept.id, conversation=conversation.id
+        )
+    assert both.value.code == "mutually_exclusive_parameters"
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="gpt-4o-mini", input="z", conversation="conv_unknown")
+
+
+def test_input_items_paging(client: openai.OpenAI) -> None:
+    """input_items pages with after/limit/order like OpenAI's list objects."""
+    response = client.responses.create(
+        model="gpt-4o-mini", input=[{"role": "user", "content": f"m{i}"} for i in range(5)]
+    )
+    page = client.responses.input_items.list(response.id, limit=2, order="asc")
+    assert [item.content[0].text for item in page.data] == ["m0", "m1"] and page.has_more
+    everything = [item.content[0].text for item in client.responses.input_items.list(response.id, order="asc", limit=2)]
+    assert everything == [f"m{i}" for i in range(5)]
+    newest_first = client.responses.input_items.list(response.id).data
+    assert newest_first[0].content[0].text == "m4"
+
+
+def test_stateless_without_storage(make_gateway: GatewayFactory) -> None:
+    """Without state_storage, Responses work statelessly and continuing is a clear 400."""
+    gateway = make_gateway(storage=None)
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
+    assert client.responses.create(model="gpt-4o-mini", input="hello").output_text
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="gpt-4o-mini", input="again", previous_response_id="resp_x")
+    assert "state storage is not configured" in caught.value.message
+
+
+def test_only_new_items_are_stored(make_gateway: GatewayFactory, mock_upstream: ServerThread) -> None:
+    """Each turn sends the whole history upstream while the client sends one message."""
+    gateway = make_gateway("sqlite")
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
+    previous = None
+    for turn in range(4):
+        response = client.responses.create(model="gpt-4o-mini", input=f"turn {turn}", previous_response_id=previous)
+        previous = response.id
+    assert mock_upstream.app is not None
+    sent = mock_upstream.app[REQUESTS][-1].body["messages"]
+    assert [m["content"] for m in sent if m["role"] == "user"] == [
+        [{"type": "text", "text": f"turn {i}"}] for i in range(4)
+    ] or [m["content"] for m in sent if m["role"] == "user"] == [f"turn {i}" for i in range(4)]
+
+
+def test_unknown_model_is_400_on_model(client: openai.OpenAI) -> None:
+    """The Responses API reports an unknown model as 400 with param model, listing the configured ones."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="gpt-9", input="x")
+    assert caught.value.param == "model" and "fast-model" in caught.value.message
+
+
+def test_restart_keeps_sqlite_state(make_gateway: GatewayFactory, tmp_path) -> None:
+    """A new gateway on the same SQLite file continues a conversation started before."""
+    first_gateway = make_gateway("sqlite", path=tmp_path)
+    client = openai.OpenAI(base_url=f"{first_gateway.url}/v1", api_key="k", max_retries=0)
+    first = client.responses.create(model="gpt-4o-mini", input="remember me")
+    first_gateway.close()
+    second_gateway = make_gateway("sqlite", path=tmp_path)
+    client = openai.OpenAI(base_url=f"{second_gateway.url}/v1", api_key="k", max_retries=0)
+    again = client.responses.create(model="gpt-4o-mini", input="do you?", previous_response_id=first.id)
+    assert heard(again.output_text)[1] == ["remember me", "do you?"]
+
+
+def test_bad_responses_input_is_400(make_gateway: GatewayFactory) -> None:
+    """Malformed Responses bodies are 400s in OpenAI's format."""
+    gateway = make_gateway("memory")
+    response = http.post(f"{gateway.url}/v1/responses", {"model": "gpt-4o-mini", "input": 5})
+    assert response.status == 400 and response.json()["error"]["type"] == "invalid_request_error"
