@@ -54,6 +54,6 @@ def signature_to_openai(signature: str | None) -> str | None:
 
 
 def is_openai_reasoning(encrypted_content: str | None) -> bool:
-    return encrypted_content is not None and encrypted_content != "" and not encrypted_content.startswith(
-        ANTHROPIC_PREFIX
+    return (
+        encrypted_content is not None and encrypted_content != "" and not encrypted_content.startswith(ANTHROPIC_PREFIX)
     )

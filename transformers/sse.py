@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 
-
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 

@@ -1,0 +1,235 @@
+"""Canonical events → Anthropic Messages stream events for an Anthropic client, and the same answer as one message.
+
+Blocks are opened lazily with contiguous indices in start order, one at a time. Reasoning is held until its signature
+arrives and then sent as a whole thinking block; reasoning that never gets a signature (from Chat Completions
+upstreams) is dropped, because Anthropic clients discard or reject unsigned thinking. OpenAI reasoning is passed as
+a thinking block whose signature wraps the encrypted content (see `reasoning_codec`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from plano_proxy.transformers.canonical import (
+    BlockEnd,
+    Event,
+    Finish,
+    FinishReason,
+    ReasoningDelta,
+    ReasoningSignature,
+    RedactedReasoning,
+    RefusalDelta,
+    ResponseStart,
+    StreamError,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+)
+from plano_proxy.transformers.ids import IdFactory
+from plano_proxy.transformers.reasoning_codec import openai_to_signature
+
+STOP_REASONS: dict[FinishReason, str] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+Payload = dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Block:
+    """One content block of the answer, in the client's numbering."""
+
+    position: int
+    body: dict[str, Any]
+    parts: list[str] = field(default_factory=list)
+
+
+def anthropic_error_type(status: int) -> str:
+    return _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+
+
+class AnthropicEncoder:
+    def __init__(self, model: str, ids: IdFactory) -> None:
+        self._model = model
+        self._id = ids("msg_")
+        self._started = False
+        self._blocks: list[_Block] = []
+        self._open: dict[int, _Block] = {}
+        """Canonical index → its block, while that block is open."""
+        self._current: int | None = None
+        self._thinking: dict[int, list[str]] = {}
+        self._usage = Usage()
+        self._stop_reason = "end_turn"
+        self._ended = False
+
+    def feed(self, event: Event) -> list[Payload]:
+        if self._ended:
+            return []
+        match event:
+            case ResponseStart():
+                return self._start()
+            case TextDelta(index=index, text=text) | RefusalDelta(index=index, text=text):
+                return self._delta(index, {"type": "text", "text": ""}, {"type": "text_delta", "text": text}, text)
+            case ReasoningDelta(index=index, text=text):
+                self._thinking.setdefault(index, []).append(text)
+                return []
+            case ReasoningSignature():
+                return self._signed_thinking(event)
+            case RedactedReasoning(index=index, data=data):
+                return self._whole_block(index, {"type": "redacted_thinking", "data": data})
+            case ToolCallStart(index=index, call_id=call_id, name=name):
+                return self._open_block(index, {"type": "tool_use", "id": call_id, "name": name, "input": {}})
+            case ToolCallDelta(index=index, arguments=arguments):
+                return self._delta(index, None, {"type": "input_json_delta", "partial_json": arguments}, arguments)
+            case BlockEnd(index=index):
+                self._thinking.pop(index, None)
+                return self._close(index)
+            case Usage():
+                self._usage = event
+                return []
+            case Finish(reason=reason):
+                self._stop_reason = STOP_REASONS[reason]
+                return self._end()
+            case StreamError(status=status, message=message):
+                self._ended = True
+                return [{"type": "error", "error": {"type": anthropic_error_type(status), "message": message}}]
+        return []
+
+    def finish(self) -> list[Payload]:
+        return [] if self._ended else self._end()
+
+    def message(self) -> Payload:
+        content = [self._final_block(block) for block in self._blocks]
+        return {
+            "id": self._id,
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": content,
+            "stop_reason": self._stop_reason,
+            "stop_sequence": None,
+            "usage": self._usage_body(self._usage.output_tokens),
+        }
+
+    def _start(self) -> list[Payload]:
+        if self._started:
+            return []
+        self._started = True
+        message = {**self.message(), "content": [], "stop_reason": None, "usage": self._usage_body(0)}
+        return [{"type": "message_start", "message": message}]
+
+    def _open_block(self, index: int, body: dict[str, Any]) -> list[Payload]:
+        events = self._start() + self._close_current()
+        block = _Block(len(self._blocks), body)
+        self._blocks.append(block)
+        self._open[index] = block
+        self._current = index
+        return [*events, {"type": "content_block_start", "index": block.position, "content_block": dict(body)}]
+
+    def _delta(self, index: int, body: dict[str, Any] | None, delta: dict[str, Any], piece: str) -> list[Payload]:
+        if not piece:
+            return []
+        events: list[Payload] = []
+        if index not in self._open or self._current != index:
+            if body is None:
+                return []
+            events = self._open_block(index, body)
+        block = self._open[index]
+        block.parts.append(piece)
+        return [*events, {"type": "content_block_delta", "index": block.position, "delta": delta}]
+
+    def _signed_thinking(self, event: ReasoningSignature) -> list[Payload]:
+        text = "".join(self._thinking.pop(event.index, []))
+        signature = event.signature if event.origin == "anthropic" else openai_to_signature(event.signature)
+        events = self._open_block(event.index, {"type": "thinking", "thinking": "", "signature": ""})
+        block = self._open[event.index]
+        block.parts.append(text)
+        block.body["signature"] = signature
+        if text:
+            events.append(
+                {
+                    "type": "content_block_delta",
+                    "index": block.position,
+                    "delta": {"type": "thinking_delta", "thinking": text},
+                }
+            )
+        events.append(
+            {
+                "type": "content_block_delta",
+                "index": block.position,
+                "delta": {"type": "signature_delta", "signature": signature},
+            }
+        )
+        return events + self._close(event.index)
+
+    def _whole_block(self, index: int, body: dict[str, Any]) -> list[Payload]:
+        return self._open_block(index, body) + self._close(index)
+
+    def _close(self, index: int) -> list[Payload]:
+        block = self._open.pop(index, None)
+        if block is None:
+            return []
+        if self._current == index:
+            self._current = None
+        return [{"type": "content_block_stop", "index": block.position}]
+
+    def _close_current(self) -> list[Payload]:
+        return self._close(self._current) if self._current is not None else []
+
+    def _end(self) -> list[Payload]:
+        events = self._start()
+        for index in list(self._open):
+            events += self._close(index)
+        self._ended = True
+        delta = {"stop_reason": self._stop_reason, "stop_sequence": None}
+        usage = self._usage_body(self._usage.output_tokens)
+        return [*events, {"type": "message_delta", "delta": delta, "usage": usage}, {"type": "message_stop"}]
+
+    def _usage_body(self, output_tokens: int) -> dict[str, Any]:
+        usage = self._usage
+        return {
+            "input_tokens": max(0, usage.input_tokens - usage.cached_tokens - usage.cache_creation_tokens),
+            "output_tokens": output_tokens,
+            "cache_creation_input_tokens": usage.cache_creation_tokens,
+            "cache_read_input_tokens": usage.cached_tokens,
+        }
+
+    @staticmethod
+    def _final_block(block: _Block) -> dict[str, Any]:
+        body = dict(block.body)
+        text = "".join(block.parts)
+        if body["type"] == "text":
+            body["text"] = text
+        elif body["type"] == "thinking":
+            body["thinking"] = text
+        elif body["type"] == "tool_use":
+            body["input"] = _parse_input(text)
+        return body
+
+
+def _parse_input(arguments: str) -> dict[str, Any]:
+    if not arguments:
+        return {}
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return {"_raw": arguments}
+    return value if isinstance(value, dict) else {"value": value}

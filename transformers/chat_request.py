@@ -1,0 +1,331 @@
+"""OpenAI Chat Completions requests ⇄ the canonical request.
+
+Choices where formats differ:
+
+- Assistant ``reasoning_content`` (DeepSeek-style) becomes a reasoning item without encrypted content; reasoning items
+  are not sent to Chat Completions upstreams, which have no standard field for them.
+- A tool result's images cannot travel in a ``tool`` message; only its text is sent.
+- ``max_output_tokens`` is sent as ``max_tokens``, which every OpenAI-compatible server understands.
+- Tool names longer than OpenAI's 64 characters are shortened (prefix + hash); the returned map restores them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from plano_proxy.transformers.canonical import (
+    CanonicalRequest,
+    FunctionTool,
+    Item,
+    OutputFormat,
+    Reasoning,
+    ToolChoice,
+)
+from plano_proxy.transformers.errors import RequestError
+
+MAX_TOOL_NAME = 64
+_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Client → canonical
+
+
+def chat_request_to_canonical(body: dict[str, Any]) -> CanonicalRequest:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise RequestError("'messages' must be a non-empty array.", "messages")
+    items: list[Item] = []
+    for index, message in enumerate(messages):
+        items += _message_items(message, f"messages[{index}]")
+    stream = body.get("stream") is True
+    return CanonicalRequest(
+        model=str(body.get("model") or ""),
+        items=tuple(items),
+        tools=_tools(body.get("tools")),
+        tool_choice=_tool_choice(body.get("tool_choice")),
+        parallel_tool_calls=body.get("parallel_tool_calls"),
+        temperature=body.get("temperature"),
+        top_p=body.get("top_p"),
+        max_output_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
+        stop=_stop(body.get("stop")),
+        output_format=_output_format(body.get("response_format")),
+        reasoning=Reasoning(effort=body["reasoning_effort"]) if body.get("reasoning_effort") else None,
+        user=body.get("safety_identifier") or body.get("user"),
+        stream=stream,
+        include_usage=bool((body.get("stream_options") or {}).get("include_usage")) if stream else True,
+        metadata={k: v for k, v in (body.get("metadata") or {}).items() if isinstance(v, str)},
+    )
+
+
+def _message_items(message: Any, where: str) -> list[Item]:
+    if not isinstance(message, dict):
+        raise RequestError(f"Invalid type for '{where}': expected an object.", where)
+    role = message.get("role")
+    if role not in _ROLES:
+        raise RequestError(f"Invalid value for '{where}.role': {role!r}.", f"{where}.role")
+    content = message.get("content")
+    if role in ("tool", "function"):
+        call_id = message.get("tool_call_id") or message.get("name") or ""
+        return [{"type": "function_call_output", "call_id": call_id, "output": _plain_text(content, where)}]
+    if role == "assistant":
+        return _assistant_items(message, where)
+    parts = _input_parts(content, f"{where}.content")
+    return [{"type": "message", "role": role, "content": parts}]
+
+
+def _assistant_items(message: dict[str, Any], where: str) -> list[Item]:
+    items: list[Item] = []
+    reasoning = message.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        items.append(
+            {"type": "reasoning", "summary": [{"type": "summary_text", "text": reasoning}], "encrypted_content": None}
+        )
+    text = _plain_text(message.get("content"), where)
+    if text:
+        items.append(
+            {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        )
+    if message.get("refusal"):
+        items.append(
+            {"type": "message", "role": "assistant", "content": [{"type": "refusal", "refusal": message["refusal"]}]}
+        )
+    for index, call in enumerate(message.get("tool_calls") or []):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise RequestError(
+                f"Invalid '{where}.tool_calls[{index}]': a function with a name is required.",
+                f"{where}.tool_calls[{index}]",
+            )
+        items.append(
+            {
+                "type": "function_call",
+                "call_id": call.get("id") or "",
+                "name": function["name"],
+                "arguments": function.get("arguments") or "",
+            }
+        )
+    return items
+
+
+def _input_parts(content: Any, where: str) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "input_text", "text": content}]
+    if content is None:
+        return []
+    if not isinstance(content, list):
+        raise RequestError(f"Invalid type for '{where}': expected a string or an array of content parts.", where)
+    return [_input_part(part, f"{where}[{i}]") for i, part in enumerate(content)]
+
+
+def _input_part(part: Any, where: str) -> dict[str, Any]:
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind == "text" and isinstance(part.get("text"), str):
+        return {"type": "input_text", "text": part["text"]}
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        if not isinstance(url, str):
+            raise RequestError(f"Invalid '{where}.image_url': a url is required.", f"{where}.image_url")
+        detail = image.get("detail", "auto") if isinstance(image, dict) else "auto"
+        return {"type": "input_image", "image_url": url, "detail": detail}
+    if kind == "file":
+        file = part.get("file") or {}
+        if not isinstance(file.get("file_data"), str):
+            raise RequestError(f"Invalid '{where}.file': only inline file_data is supported.", f"{where}.file")
+        return {"type": "input_file", "file_data": file["file_data"], "filename": file.get("filename")}
+    if kind == "input_audio":
+        raise RequestError(f"Audio input ('{where}') is not supported by this gateway.", where)
+    raise RequestError(f"Invalid content part type at '{where}': {kind!r}.", f"{where}.type")
+
+
+def _plain_text(content: Any, where: str) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    raise RequestError(f"Invalid type for '{where}.content'.", f"{where}.content")
+
+
+def _tools(raw: Any) -> tuple[FunctionTool, ...]:
+    if raw is None:
+        return ()
+    tools = []
+    for index, tool in enumerate(raw):
+        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(tool.get("function"), dict):
+            kind = tool.get("type") if isinstance(tool, dict) else None
+            raise RequestError(f"Tool type {kind!r} is not supported; only function tools are.", f"tools[{index}].type")
+        function = tool["function"]
+        if not isinstance(function.get("name"), str):
+            raise RequestError(
+                "Missing required parameter: 'tools[{index}].function.name'.", f"tools[{index}].function.name"
+            )
+        tools.append(
+            FunctionTool(
+                function["name"], function.get("description"), function.get("parameters"), function.get("strict")
+            )
+        )
+    return tuple(tools)
+
+
+def _tool_choice(raw: Any) -> ToolChoice | None:
+    if raw is None:
+        return None
+    if raw in ("auto", "none", "required"):
+        return ToolChoice(raw)
+    if isinstance(raw, dict) and isinstance((raw.get("function") or {}).get("name"), str):
+        return ToolChoice("function", raw["function"]["name"])
+    raise RequestError(f"Invalid value for 'tool_choice': {raw!r}.", "tool_choice")
+
+
+def _stop(raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        return (raw,)
+    if isinstance(raw, list) and all(isinstance(s, str) for s in raw):
+        return tuple(raw)
+    raise RequestError("Invalid type for 'stop': expected a string or an array of strings.", "stop")
+
+
+def _output_format(raw: Any) -> OutputFormat | None:
+    if raw is None:
+        return None
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    if kind == "json_schema":
+        schema = raw.get("json_schema") or {}
+        return OutputFormat("json_schema", schema.get("name"), schema.get("schema"), schema.get("strict"))
+    if kind in ("text", "json_object"):
+        return OutputFormat(kind)
+    raise RequestError(f"Invalid value for 'response_format.type': {kind!r}.", "response_format.type")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Canonical → upstream
+
+
+def canonical_to_chat_request(req: CanonicalRequest, *, upstream_model: str) -> tuple[dict[str, Any], dict[str, str]]:
+    names = {tool.name: _short_name(tool.name) for tool in req.tools}
+    messages: list[dict[str, Any]] = []
+    if req.instructions:
+        messages.append({"role": "system", "content": req.instructions})
+    for item in req.items:
+        _append_item(messages, item, names)
+    body: dict[str, Any] = {"model": upstream_model, "messages": messages}
+    if req.tools:
+        body["tools"] = [_tool(tool, names) for tool in req.tools]
+        if req.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = req.parallel_tool_calls
+    if req.tool_choice is not None:
+        body["tool_choice"] = _chat_tool_choice(req.tool_choice, names)
+    _set_sampling(body, req)
+    if req.stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body, {short: name for name, short in names.items() if short != name}
+
+
+def _set_sampling(body: dict[str, Any], req: CanonicalRequest) -> None:
+    optional = {
+        "max_tokens": req.max_output_tokens,
+        "temperature": req.temperature,
+        "top_p": req.top_p,
+        "stop": list(req.stop) or None,
+        "user": req.user,
+        "reasoning_effort": req.reasoning.effort if req.reasoning else None,
+    }
+    body.update({key: value for key, value in optional.items() if value is not None})
+    fmt = req.output_format
+    if fmt is not None and fmt.type == "json_schema":
+        schema: dict[str, Any] = {"name": fmt.name or "response", "schema": fmt.schema or {}}
+        if fmt.strict is not None:
+            schema["strict"] = fmt.strict
+        body["response_format"] = {"type": "json_schema", "json_schema": schema}
+    elif fmt is not None and fmt.type == "json_object":
+        body["response_format"] = {"type": "json_object"}
+
+
+def _append_item(messages: list[dict[str, Any]], item: Item, names: dict[str, str]) -> None:
+    kind = item.get("type")
+    if kind == "message":
+        messages.append(_chat_message(item))
+    elif kind == "function_call":
+        call = {
+            "id": item["call_id"],
+            "type": "function",
+            "function": {"name": names.get(item["name"], item["name"]), "arguments": item.get("arguments") or "{}"},
+        }
+        previous = messages[-1] if messages else None
+        if previous is not None and previous["role"] == "assistant":
+            previous.setdefault("tool_calls", []).append(call)
+        else:
+            messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+    elif kind == "function_call_output":
+        messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": _output_text(item.get("output"))})
+
+
+def _chat_message(item: Item) -> dict[str, Any]:
+    role = item["role"]
+    parts = item.get("content") or []
+    if role == "assistant":
+        text = "".join(p.get("text", "") for p in parts if p.get("type") in ("output_text", "input_text"))
+        refusal = "".join(p.get("refusal", "") for p in parts if p.get("type") == "refusal")
+        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if refusal:
+            message["refusal"] = refusal
+        return message
+    if all(p.get("type") in ("input_text", "output_text") for p in parts):
+        return {"role": role, "content": "".join(p.get("text", "") for p in parts)}
+    return {"role": role, "content": [_chat_part(p) for p in parts]}
+
+
+def _chat_part(part: dict[str, Any]) -> dict[str, Any]:
+    kind = part.get("type")
+    if kind == "input_image":
+        return {"type": "image_url", "image_url": {"url": part["image_url"], "detail": part.get("detail") or "auto"}}
+    if kind == "input_file":
+        file = {"file_data": part.get("file_data")}
+        if part.get("filename"):
+            file["filename"] = part["filename"]
+        return {"type": "file", "file": file}
+    return {"type": "text", "text": part.get("text", "")}
+
+
+def _output_text(output: Any) -> str:
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list):
+        return "".join(p.get("text", "") for p in output if isinstance(p, dict))
+    return orjson.dumps(output).decode()
+
+
+def _tool(tool: FunctionTool, names: dict[str, str]) -> dict[str, Any]:
+    function: dict[str, Any] = {
+        "name": names[tool.name],
+        "parameters": tool.parameters or {"type": "object", "properties": {}},
+    }
+    if tool.description:
+        function["description"] = tool.description
+    if tool.strict is not None:
+        function["strict"] = tool.strict
+    return {"type": "function", "function": function}
+
+
+def _chat_tool_choice(choice: ToolChoice, names: dict[str, str]) -> Any:
+    if choice.mode == "function" and choice.name:
+        return {"type": "function", "function": {"name": names.get(choice.name, choice.name)}}
+    return choice.mode
+
+
+def _short_name(name: str) -> str:
+    if len(name) <= MAX_TOOL_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name[: MAX_TOOL_NAME - 11]}_{digest}"
