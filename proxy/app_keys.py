@@ -33,8 +33,7 @@ class AccessRecord:
     """`time.perf_counter()` when the first byte of a streamed answer left, for time to first token."""
 
 
-ACCESS = "plano_access"
-"""Request key of the `AccessRecord` (aiohttp request keys are plain strings)."""
+ACCESS = web.RequestKey("access", AccessRecord)
 
 
 def resolve_route(request: web.Request, model: object) -> Route:
@@ -51,4 +50,4 @@ def owner_of(request: web.Request) -> str | None:
     return owner
 
 
-OWNER = "plano_owner"
+OWNER = web.RequestKey("owner", str)

@@ -49,7 +49,8 @@ class GatewayProcess:
         raise RuntimeError(f"plano-proxy did not become ready: {self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 30.0) -> int:
