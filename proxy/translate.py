@@ -186,9 +186,13 @@ class _Relay:
             return
         note_first_byte(self._request)
         terminal = next((i for i, p in enumerate(payloads) if self._framer.is_terminal(p)), None)
-        if terminal is not None and self._before is not None:
-            await self._response.write(self._framer.frame(payloads[:terminal]))
-            await self._before()
-            self._before = None
-            payloads = payloads[terminal:]
-        await self._response.write(self._framer.frame(payloads))
+        if terminal is None or self._before is None:
+            await self._response.write(self._framer.frame(payloads))
+            return
+        # Frame (and so record) the terminal event first, so the stored turn holds the whole stream; send it only
+        # once the turn is committed.
+        head, tail = self._framer.frame(payloads[:terminal]), self._framer.frame(payloads[terminal:])
+        await self._response.write(head)
+        await self._before()
+        self._before = None
+        await self._response.write(tail)

@@ -6,6 +6,7 @@ all point at it, with the state store asked for (memory, a SQLite file, a fresh 
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import sys
 import textwrap
@@ -18,6 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "tests" / "storage"))
 
 from mock_upstream import create_mock_app  # noqa: E402
 from support.servers import ServerThread  # noqa: E402
@@ -68,16 +70,16 @@ def gateway_config_text(mock_url: str, storage_yaml: str = "", extra_yaml: str =
     return text + textwrap.dedent(storage_yaml) + textwrap.dedent(extra_yaml)
 
 
-def storage_yaml(kind: str | None, tmp_path: Path) -> str:
+def storage_yaml(kind: str | None, tmp_path: Path, schema: str = "") -> str:
     if kind is None:
         return ""
     if kind == "memory":
         return "state_storage: {type: memory}\n"
     if kind == "sqlite":
         return f"state_storage: {{type: sqlite, path: '{tmp_path / 'state.db'}'}}\n"
-    from storage.storage_fixtures import POSTGRES_DSN
+    from storage_fixtures import POSTGRES_DSN
 
-    return f"state_storage: {{type: postgres, connection_string: '{POSTGRES_DSN}', schema: plano_gw_{secrets.token_hex(6)}}}\n"
+    return f"state_storage: {{type: postgres, connection_string: '{POSTGRES_DSN}', schema: {schema}}}\n"
 
 
 GatewayFactory = Callable[..., ServerThread]
@@ -88,10 +90,14 @@ def make_gateway(mock_upstream: ServerThread, tmp_path: Path) -> Iterator[Gatewa
     from plano_proxy.proxy.app import create_app
 
     started: list[ServerThread] = []
+    schemas: list[str] = []
 
     def make(storage: str | None = "sqlite", extra_yaml: str = "", path: Path | None = None) -> ServerThread:
+        schema = f"plano_gw_{secrets.token_hex(6)}"
+        if storage == "postgres":
+            schemas.append(schema)
         config = parse_config(
-            gateway_config_text(mock_upstream.url, storage_yaml(storage, path or tmp_path), extra_yaml), {}
+            gateway_config_text(mock_upstream.url, storage_yaml(storage, path or tmp_path, schema), extra_yaml), {}
         )
         server = ServerThread(lambda: create_app(config))
         started.append(server)
@@ -100,6 +106,10 @@ def make_gateway(mock_upstream: ServerThread, tmp_path: Path) -> Iterator[Gatewa
     yield make
     for server in started:
         server.close()
+    for schema in schemas:
+        from storage_fixtures import drop_schema
+
+        asyncio.run(drop_schema(schema))
 
 
 @pytest.fixture
