@@ -1,28 +1,35 @@
 """``POST /v1/chat/completions``.
 
-To an OpenAI-compatible provider the request is relayed as sent, with only ``model`` rewritten to the upstream id,
-and the answer (SSE or JSON) is relayed byte for byte as it arrives. To an Anthropic provider it is translated
-through the canonical model, both ways, streaming included.
+Without state storage, a request to an OpenAI-compatible provider is relayed as sent, with only ``model`` rewritten
+to the upstream id, and the answer (SSE or JSON) is relayed byte for byte as it arrives. To an Anthropic provider it
+is translated through the canonical model, both ways, streaming included.
+
+With state storage configured, every chat turn is also stored as a response whose id is the completion's id, and a
+request naming one in ``metadata.response_id`` continues it: the gateway sends the stored history before the new
+messages (Plano's documented chat continuation). Such turns go through the canonical model on every provider.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from plano_proxy.proxy.app_keys import ACCESS, SESSION, resolve_route
+from plano_proxy.proxy.app_keys import ACCESS, SESSION, STORE, resolve_route
 from plano_proxy.proxy.errors import InvalidRequest
 from plano_proxy.proxy.provider_calls import upstream_call
 from plano_proxy.proxy.relay import CHAT_STREAM_CUT, relay_json, relay_sse
 from plano_proxy.proxy.routing import Route
-from plano_proxy.proxy.translate import ChatFramer, run_stream, run_whole
+from plano_proxy.proxy.state import begin_turn
+from plano_proxy.proxy.translate import ChatFramer, TeeEncoder, run_stream, run_whole
 from plano_proxy.proxy.upstream import open_upstream
 from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
 from plano_proxy.transformers.chat_encoder import ChatEncoder
 from plano_proxy.transformers.chat_request import chat_request_to_canonical
-from plano_proxy.transformers.ids import random_id
+from plano_proxy.transformers.ids import IdFactory, random_id
+from plano_proxy.transformers.responses_encoder import ResponsesEncoder, echo_fields
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -31,7 +38,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     route = resolve_route(request, body.get("model"))
     stream = body.get("stream") is True
     request[ACCESS].stream = stream
-    if route.provider.interface == "anthropic":
+    if route.provider.interface == "anthropic" or STORE in request.app:
         return await _translated(request, route, body)
     body["model"] = route.provider.model
     async with open_upstream(request.app[SESSION], route.provider, "chat", orjson.dumps(body)) as upstream:
@@ -42,11 +49,29 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 async def _translated(request: web.Request, route: Route, body: dict[str, Any]) -> web.StreamResponse:
     canonical = chat_request_to_canonical(body)
-    call = upstream_call(canonical, route.provider, responses_client=False)
-    encoder = ChatEncoder(model=route.requested, ids=random_id, clock=unix_time, include_usage=canonical.include_usage)
+    previous = (body.get("metadata") or {}).get("response_id")
+    turn = await begin_turn(request, {"previous_response_id": previous}, canonical)
+    full = dataclasses.replace(canonical, items=(*turn.history, *turn.input_items))
+    call = upstream_call(full, route.provider, responses_client=False)
+    chat = ChatEncoder(model=route.requested, ids=random_id, clock=unix_time, include_usage=canonical.include_usage)
+    # The turn is stored as a Responses object under the completion's own id, so that id can be continued.
+    record = ResponsesEncoder(
+        canonical, {**echo_fields({"model": route.requested}), **turn.echo()}, _fixed_id(chat.id), unix_time
+    )
+    encoder = TeeEncoder(chat, record)
+
+    async def commit() -> None:
+        await turn.commit(route, record.response(), record.output_items(), None)
+
     if canonical.stream:
-        return await run_stream(request, route.provider, call, encoder, ChatFramer())
-    return json_response(await run_whole(request, route.provider, call, encoder, encoder.completion))
+        return await run_stream(request, route.provider, call, encoder, ChatFramer(), before_terminal=commit)
+    completion = await run_whole(request, route.provider, call, encoder, chat.completion)
+    await commit()
+    return json_response(completion)
+
+
+def _fixed_id(response_id: str) -> IdFactory:
+    return lambda prefix: response_id if prefix == "resp_" else random_id(prefix)
 
 
 def check_chat_body(body: dict[str, Any]) -> None:

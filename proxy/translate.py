@@ -31,6 +31,23 @@ class ClientEncoder(Protocol):
     def finish(self) -> list[Payload]: ...
 
 
+class TeeEncoder:
+    """Feeds every event to two encoders and returns the first one's payloads (the second records, e.g. for the
+    state store)."""
+
+    def __init__(self, primary: ClientEncoder, recorder: ClientEncoder) -> None:
+        self._primary = primary
+        self._recorder = recorder
+
+    def feed(self, event: Event) -> list[Payload]:
+        self._recorder.feed(event)
+        return self._primary.feed(event)
+
+    def finish(self) -> list[Payload]:
+        self._recorder.finish()
+        return self._primary.finish()
+
+
 class Framer(Protocol):
     """Turns a client encoder's payloads into the client format's SSE bytes."""
 
@@ -55,7 +72,8 @@ class ChatFramer:
         return b"" if self._failed else DONE
 
     def is_terminal(self, payload: Payload) -> bool:
-        return False
+        """The finish chunk ends the answer; usage and ``[DONE]`` follow it."""
+        return any(choice.get("finish_reason") for choice in payload.get("choices") or ())
 
 
 class AnthropicFramer:

@@ -18,6 +18,12 @@ WEATHER_TOOL = {
 }
 
 
+@pytest.fixture
+def gateway(make_gateway) -> ServerThread:
+    """Without state storage, chat requests to OpenAI-compatible providers take the byte-for-byte relay."""
+    return make_gateway(storage=None)
+
+
 def last_upstream_request(mock: ServerThread):
     assert mock.app is not None
     return mock.app[REQUESTS][-1]
