@@ -53,6 +53,22 @@ _ERROR_TYPES = {
 Payload = dict[str, Any]
 
 
+_HANDLERS: dict[type, str] = {
+    ResponseStart: "_on_start",
+    TextDelta: "_on_text",
+    RefusalDelta: "_on_text",
+    ReasoningDelta: "_on_reasoning",
+    ReasoningSignature: "_signed_thinking",
+    RedactedReasoning: "_on_redacted",
+    ToolCallStart: "_on_tool_start",
+    ToolCallDelta: "_on_tool_delta",
+    BlockEnd: "_on_block_end",
+    Usage: "_on_usage",
+    Finish: "_on_finish",
+    StreamError: "_on_error",
+}
+
+
 @dataclass(slots=True)
 class _Block:
     """One content block of the answer, in the client's numbering."""
@@ -83,35 +99,48 @@ class AnthropicEncoder:
     def feed(self, event: Event) -> list[Payload]:
         if self._ended:
             return []
-        match event:
-            case ResponseStart():
-                return self._start()
-            case TextDelta(index=index, text=text) | RefusalDelta(index=index, text=text):
-                return self._delta(index, {"type": "text", "text": ""}, {"type": "text_delta", "text": text}, text)
-            case ReasoningDelta(index=index, text=text):
-                self._thinking.setdefault(index, []).append(text)
-                return []
-            case ReasoningSignature():
-                return self._signed_thinking(event)
-            case RedactedReasoning(index=index, data=data):
-                return self._whole_block(index, {"type": "redacted_thinking", "data": data})
-            case ToolCallStart(index=index, call_id=call_id, name=name):
-                return self._open_block(index, {"type": "tool_use", "id": call_id, "name": name, "input": {}})
-            case ToolCallDelta(index=index, arguments=arguments):
-                return self._delta(index, None, {"type": "input_json_delta", "partial_json": arguments}, arguments)
-            case BlockEnd(index=index):
-                self._thinking.pop(index, None)
-                return self._close(index)
-            case Usage():
-                self._usage = event
-                return []
-            case Finish(reason=reason):
-                self._stop_reason = STOP_REASONS[reason]
-                return self._end()
-            case StreamError(status=status, message=message):
-                self._ended = True
-                return [{"type": "error", "error": {"type": anthropic_error_type(status), "message": message}}]
+        handler = getattr(self, _HANDLERS.get(type(event), ""), None)
+        return handler(event) if handler is not None else []
+
+    def _on_start(self, event: ResponseStart) -> list[Payload]:
+        return self._start()
+
+    def _on_text(self, event: TextDelta | RefusalDelta) -> list[Payload]:
+        return self._delta(
+            event.index, {"type": "text", "text": ""}, {"type": "text_delta", "text": event.text}, event.text
+        )
+
+    def _on_reasoning(self, event: ReasoningDelta) -> list[Payload]:
+        self._thinking.setdefault(event.index, []).append(event.text)
         return []
+
+    def _on_redacted(self, event: RedactedReasoning) -> list[Payload]:
+        return self._open_block(event.index, {"type": "redacted_thinking", "data": event.data}) + self._close(
+            event.index
+        )
+
+    def _on_tool_start(self, event: ToolCallStart) -> list[Payload]:
+        return self._open_block(event.index, {"type": "tool_use", "id": event.call_id, "name": event.name, "input": {}})
+
+    def _on_tool_delta(self, event: ToolCallDelta) -> list[Payload]:
+        delta = {"type": "input_json_delta", "partial_json": event.arguments}
+        return self._delta(event.index, None, delta, event.arguments)
+
+    def _on_block_end(self, event: BlockEnd) -> list[Payload]:
+        self._thinking.pop(event.index, None)
+        return self._close(event.index)
+
+    def _on_usage(self, event: Usage) -> list[Payload]:
+        self._usage = event
+        return []
+
+    def _on_finish(self, event: Finish) -> list[Payload]:
+        self._stop_reason = STOP_REASONS[event.reason]
+        return self._end()
+
+    def _on_error(self, event: StreamError) -> list[Payload]:
+        self._ended = True
+        return [{"type": "error", "error": {"type": anthropic_error_type(event.status), "message": event.message}}]
 
     def finish(self) -> list[Payload]:
         return [] if self._ended else self._end()
@@ -179,9 +208,6 @@ class AnthropicEncoder:
             }
         )
         return events + self._close(event.index)
-
-    def _whole_block(self, index: int, body: dict[str, Any]) -> list[Payload]:
-        return self._open_block(index, body) + self._close(index)
 
     def _close(self, index: int) -> list[Payload]:
         block = self._open.pop(index, None)

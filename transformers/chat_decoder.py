@@ -118,18 +118,17 @@ class ChatStreamDecoder:
         events: list[Event] = []
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
-            events += self._open_block(REASONING) + [ReasoningDelta(REASONING, reasoning)]
+            self._open.add(REASONING)
+            events.append(ReasoningDelta(REASONING, reasoning))
         if isinstance(delta.get("content"), str) and delta["content"]:
-            events += self._open_block(TEXT) + [TextDelta(TEXT, delta["content"])]
+            self._open.add(TEXT)
+            events.append(TextDelta(TEXT, delta["content"]))
         if isinstance(delta.get("refusal"), str) and delta["refusal"]:
-            events += self._open_block(REFUSAL) + [RefusalDelta(REFUSAL, delta["refusal"])]
+            self._open.add(REFUSAL)
+            events.append(RefusalDelta(REFUSAL, delta["refusal"]))
         for call in delta.get("tool_calls") or []:
             events += self._tool_call(call)
         return events
-
-    def _open_block(self, index: int) -> list[Event]:
-        self._open.add(index)
-        return []
 
     def _tool_call(self, call: dict[str, Any]) -> list[Event]:
         index = FIRST_TOOL + int(call.get("index", 0))

@@ -25,6 +25,18 @@ from plano_proxy.transformers.canonical import (
 )
 from plano_proxy.transformers.ids import IdFactory
 
+_HANDLERS: dict[type, str] = {
+    ResponseStart: "_on_start",
+    TextDelta: "_on_text",
+    RefusalDelta: "_on_refusal",
+    ReasoningDelta: "_on_reasoning",
+    ToolCallStart: "_on_tool_start",
+    ToolCallDelta: "_tool_delta",
+    Usage: "_on_usage",
+    Finish: "_on_finish",
+    StreamError: "_on_error",
+}
+
 
 @dataclass(slots=True)
 class _ToolCall:
@@ -56,32 +68,38 @@ class ChatEncoder:
     def feed(self, event: Event) -> list[dict[str, Any]]:
         if self._ended:
             return []
-        match event:
-            case ResponseStart():
-                return self._start()
-            case TextDelta(text=text):
-                self._text.append(text)
-                return self._start() + [self._chunk({"content": text})]
-            case RefusalDelta(text=text):
-                self._refusal.append(text)
-                return self._start() + [self._chunk({"refusal": text})]
-            case ReasoningDelta(text=text):
-                self._reasoning.append(text)
-                return self._start() + [self._chunk({"reasoning_content": text})]
-            case ToolCallStart():
-                return self._start() + self._tool_start(event)
-            case ToolCallDelta():
-                return self._tool_delta(event)
-            case Usage():
-                self._usage = event
-                return []
-            case Finish(reason=reason):
-                self._finish = reason
-                return self._start() + [self._chunk({}, reason)]
-            case StreamError():
-                self._ended = True
-                return [{"error": {"message": event.message, "type": event.type, "param": None, "code": None}}]
+        handler = getattr(self, _HANDLERS.get(type(event), ""), None)
+        return handler(event) if handler is not None else []
+
+    def _on_start(self, event: ResponseStart) -> list[dict[str, Any]]:
+        return self._start()
+
+    def _on_text(self, event: TextDelta) -> list[dict[str, Any]]:
+        self._text.append(event.text)
+        return [*self._start(), self._chunk({"content": event.text})]
+
+    def _on_refusal(self, event: RefusalDelta) -> list[dict[str, Any]]:
+        self._refusal.append(event.text)
+        return [*self._start(), self._chunk({"refusal": event.text})]
+
+    def _on_reasoning(self, event: ReasoningDelta) -> list[dict[str, Any]]:
+        self._reasoning.append(event.text)
+        return [*self._start(), self._chunk({"reasoning_content": event.text})]
+
+    def _on_tool_start(self, event: ToolCallStart) -> list[dict[str, Any]]:
+        return self._start() + self._tool_start(event)
+
+    def _on_usage(self, event: Usage) -> list[dict[str, Any]]:
+        self._usage = event
         return []
+
+    def _on_finish(self, event: Finish) -> list[dict[str, Any]]:
+        self._finish = event.reason
+        return [*self._start(), self._chunk({}, event.reason)]
+
+    def _on_error(self, event: StreamError) -> list[dict[str, Any]]:
+        self._ended = True
+        return [{"error": {"message": event.message, "type": event.type, "param": None, "code": None}}]
 
     def finish(self) -> list[dict[str, Any]]:
         if self._ended:
@@ -90,7 +108,7 @@ class ChatEncoder:
         events = []
         if self._finish is None:
             self._finish = "stop"
-            events = self._start() + [self._chunk({}, "stop")]
+            events = [*self._start(), self._chunk({}, "stop")]
         if self._include_usage:
             events.append({**self._base("chat.completion.chunk"), "choices": [], "usage": self._usage_body()})
         return events

@@ -21,7 +21,6 @@ from plano_proxy.transformers.canonical import (
     ReasoningSignature,
     RedactedReasoning,
     RefusalDelta,
-    ResponseStart,
     StreamError,
     TextDelta,
     ToolCallDelta,
@@ -57,6 +56,21 @@ def echo_fields(body: dict[str, Any]) -> dict[str, Any]:
     echo = {key: body[key] if body.get(key) is not None else default for key, default in ECHO_DEFAULTS.items()}
     echo["model"] = body.get("model")
     return echo
+
+
+_HANDLERS: dict[type, str] = {
+    TextDelta: "_on_text",
+    RefusalDelta: "_on_refusal",
+    ReasoningDelta: "_on_reasoning",
+    ReasoningSignature: "_on_signature",
+    RedactedReasoning: "_on_redacted",
+    ToolCallStart: "_tool_start",
+    ToolCallDelta: "_on_tool_delta",
+    BlockEnd: "_on_block_end",
+    Usage: "_on_usage",
+    Finish: "_on_finish",
+    StreamError: "_failed",
+}
 
 
 @dataclass(slots=True)
@@ -124,34 +138,41 @@ class ResponsesEncoder:
     # -- dispatch --------------------------------------------------------------------------------------------------
 
     def _dispatch(self, event: Event) -> list[Payload]:
-        match event:
-            case TextDelta(index=index, text=text):
-                return self._text_delta(index, text, "output_text")
-            case RefusalDelta(index=index, text=text):
-                return self._text_delta(index, text, "refusal")
-            case ReasoningDelta(index=index, text=text):
-                return self._reasoning_delta(index, text)
-            case ReasoningSignature(index=index, signature=signature, origin=origin):
-                opened = self._open_reasoning(index)
-                self._open[index].signature, self._open[index].origin = signature, origin
-                return opened
-            case RedactedReasoning(index=index, data=data):
-                item = self._new_item(index, {"type": "reasoning", "summary": []})
-                item.signature, item.origin = data, "redacted"
-                return [self._added(item), *self._close(index)]
-            case ToolCallStart():
-                return self._tool_start(event)
-            case ToolCallDelta(index=index, arguments=arguments):
-                return self._tool_delta(index, arguments)
-            case BlockEnd(index=index):
-                return self._close(index)
-            case Usage():
-                self._usage = event
-            case Finish(reason=reason):
-                return self._terminal(reason)
-            case StreamError():
-                return self._failed(event)
+        handler = getattr(self, _HANDLERS.get(type(event), ""), None)
+        return handler(event) if handler is not None else []
+
+    def _on_text(self, event: TextDelta) -> list[Payload]:
+        return self._text_delta(event.index, event.text, "output_text")
+
+    def _on_refusal(self, event: RefusalDelta) -> list[Payload]:
+        return self._text_delta(event.index, event.text, "refusal")
+
+    def _on_reasoning(self, event: ReasoningDelta) -> list[Payload]:
+        return self._reasoning_delta(event.index, event.text)
+
+    def _on_signature(self, event: ReasoningSignature) -> list[Payload]:
+        events = self._open_reasoning(event.index)
+        opened = self._open[event.index]
+        opened.signature, opened.origin = event.signature, event.origin
+        return events
+
+    def _on_redacted(self, event: RedactedReasoning) -> list[Payload]:
+        opened = self._new_item(event.index, {"type": "reasoning", "summary": []})
+        opened.signature, opened.origin = event.data, "redacted"
+        return [self._added(opened), *self._close(event.index)]
+
+    def _on_tool_delta(self, event: ToolCallDelta) -> list[Payload]:
+        return self._tool_delta(event.index, event.arguments)
+
+    def _on_block_end(self, event: BlockEnd) -> list[Payload]:
+        return self._close(event.index)
+
+    def _on_usage(self, event: Usage) -> list[Payload]:
+        self._usage = event
         return []
+
+    def _on_finish(self, event: Finish) -> list[Payload]:
+        return self._terminal(event.reason)
 
     def _start(self) -> list[Payload]:
         if self._started:

@@ -96,7 +96,8 @@ def _check_types(body: dict[str, Any]) -> None:
     tokens = body.get("max_output_tokens")
     if isinstance(tokens, int) and tokens < 16:
         raise RequestError(
-            f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got {tokens} instead.",
+            "Invalid 'max_output_tokens': integer below minimum value. "
+            f"Expected a value >= 16, but got {tokens} instead.",
             "max_output_tokens",
         )
     if body.get("truncation") not in (None, "auto", "disabled"):
@@ -155,7 +156,8 @@ def _message(raw: dict[str, Any], where: str) -> Item:
     role = raw.get("role")
     if role not in _ROLES:
         raise RequestError(
-            f"Invalid value for '{where}.role': {role!r}. Supported values are: 'user', 'assistant', 'system', and 'developer'.",
+            f"Invalid value for '{where}.role': {role!r}. "
+            "Supported values are: 'user', 'assistant', 'system', and 'developer'.",
             f"{where}.role",
         )
     content = raw.get("content")
