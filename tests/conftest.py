@@ -92,10 +92,13 @@ def make_gateway(mock_upstream: ServerThread, tmp_path: Path) -> Iterator[Gatewa
     started: list[ServerThread] = []
     schemas: list[str] = []
 
-    def make(storage: str | None = "sqlite", extra_yaml: str = "", path: Path | None = None) -> ServerThread:
-        schema = f"plano_gw_{secrets.token_hex(6)}"
-        if storage == "postgres":
-            schemas.append(schema)
+    def make(
+        storage: str | None = "sqlite", extra_yaml: str = "", path: Path | None = None, schema: str | None = None
+    ) -> ServerThread:
+        if schema is None:
+            schema = f"plano_gw_{secrets.token_hex(6)}"
+            if storage == "postgres":
+                schemas.append(schema)
         config = parse_config(
             gateway_config_text(mock_upstream.url, storage_yaml(storage, path or tmp_path, schema), extra_yaml), {}
         )
