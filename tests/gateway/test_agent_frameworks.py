@@ -7,7 +7,7 @@ import asyncio
 
 import openai
 import pytest
-from agents import Agent, Runner, function_tool
+from agents import Agent, Runner, function_tool, set_tracing_disabled
 from agents import OpenAIResponsesModel as AgentsResponsesModel
 from agents.memory import OpenAIConversationsSession
 from mock_upstream import REQUESTS
@@ -15,6 +15,9 @@ from pydantic_ai import Agent as PydanticAgent
 from pydantic_ai.models.openai import OpenAIResponsesModel, OpenAIResponsesModelSettings
 from pydantic_ai.providers.openai import OpenAIProvider
 from support.servers import ServerThread
+
+# The SDK would otherwise send traces to OpenAI's own servers; tests stay on loopback.
+set_tracing_disabled(True)
 
 
 def user_texts_heard(mock: ServerThread) -> list[str]:
