@@ -45,12 +45,19 @@ class UpstreamCall:
     decode_whole: Callable[[dict[str, Any]], list[Event]]
 
 
-def upstream_call(request: CanonicalRequest, provider: ProviderConfig, *, responses_client: bool) -> UpstreamCall:
-    """The call for `provider`; a Responses client goes to a native Responses upstream when the provider has one."""
+def upstream_call(
+    request: CanonicalRequest,
+    provider: ProviderConfig,
+    *,
+    responses_client: bool,
+    builtin_tools: list[dict[str, Any]] | None = None,
+) -> UpstreamCall:
+    """The call for `provider`; a Responses client goes to a native Responses upstream when the provider has one,
+    together with any built-in tools (which only such an upstream can run)."""
     if provider.interface == "anthropic":
         return _anthropic_call(request, provider)
     if responses_client and provider.responses_api:
-        return _responses_call(request, provider)
+        return _responses_call(request, provider, builtin_tools or [])
     return _chat_call(request, provider)
 
 
@@ -80,6 +87,10 @@ def _chat_call(request: CanonicalRequest, provider: ProviderConfig) -> UpstreamC
     )
 
 
-def _responses_call(request: CanonicalRequest, provider: ProviderConfig) -> UpstreamCall:
+def _responses_call(
+    request: CanonicalRequest, provider: ProviderConfig, builtin_tools: list[dict[str, Any]]
+) -> UpstreamCall:
     body = canonical_to_responses_request(request, upstream_model=provider.model)
+    if builtin_tools:
+        body["tools"] = [*body.get("tools", []), *builtin_tools]
     return UpstreamCall("responses", body, ResponsesStreamDecoder, responses_body_to_events)

@@ -21,17 +21,21 @@ from plano_proxy.proxy.translate import ResponsesFramer, run_stream, run_whole
 from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
 from plano_proxy.transformers.ids import random_id
 from plano_proxy.transformers.responses_encoder import ResponsesEncoder, echo_fields
-from plano_proxy.transformers.responses_request import responses_request_to_canonical
+from plano_proxy.transformers.responses_request import builtin_tools, responses_request_to_canonical
 
 
 async def create_response(request: web.Request) -> web.StreamResponse:
     body = await read_json_object(request)
     route = _route(request, body)
+    builtins = builtin_tools(body.get("tools") or []) if isinstance(body.get("tools"), list) else []
+    if builtins and route.provider.responses_api:
+        # Only OpenAI itself runs its built-in tools: they go to a native Responses upstream as sent.
+        body = {**body, "tools": [tool for tool in body["tools"] if tool not in builtins]}
     canonical = responses_request_to_canonical(body)
     request[ACCESS].stream = canonical.stream
     turn = await begin_turn(request, body, canonical)
     full = dataclasses.replace(canonical, items=(*turn.history, *turn.input_items))
-    call = upstream_call(full, route.provider, responses_client=True)
+    call = upstream_call(full, route.provider, responses_client=True, builtin_tools=builtins)
     echo = {**echo_fields(body), **turn.echo()}
     encoder = ResponsesEncoder(request=canonical, echo=echo, ids=random_id, clock=unix_time)
     if canonical.stream:

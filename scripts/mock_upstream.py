@@ -268,7 +268,11 @@ def heard_from_responses(body: dict[str, Any]) -> Heard:
             heard.tool_results.append(_plain_text(item.get("output")))
         elif item.get("role") == "user":
             _read_user_content(heard, item.get("content"))
-    heard.tools = [{"name": t["name"], "parameters": t.get("parameters")} for t in body.get("tools") or []]
+    heard.tools = [
+        {"name": t["name"], "parameters": t.get("parameters")}
+        for t in body.get("tools") or []
+        if t.get("type", "function") == "function"
+    ]
     choice = body.get("tool_choice")
     heard.tools_disabled = choice == "none"
     heard.forced_tool = choice.get("name") if isinstance(choice, dict) else None

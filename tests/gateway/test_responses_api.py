@@ -183,3 +183,10 @@ def test_native_upstream_gets_stateless_request(client: openai.OpenAI, mock_upst
     assert sent.path == "/v1/responses"
     assert sent.body["store"] is False and sent.body["include"] == ["reasoning.encrypted_content"]
     assert "id" not in sent.body["input"][0]
+
+
+def test_builtin_tool_passed_to_native_upstream(client: openai.OpenAI, mock_upstream: ServerThread) -> None:
+    """On a model with a native Responses upstream, built-in tools are forwarded as sent."""
+    client.responses.create(model="gpt-4o", input="search the news", tools=[{"type": "web_search_preview"}])
+    assert mock_upstream.app is not None
+    assert mock_upstream.app[REQUESTS][-1].body["tools"] == [{"type": "web_search_preview"}]
