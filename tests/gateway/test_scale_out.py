@@ -19,8 +19,8 @@ def test_two_instances_on_one_postgres_alternate_turns(make_gateway) -> None:
     """Turns alternate between two gateways sharing one PostgreSQL; each sees the whole chain."""
     asyncio.run(require_postgres())
     schema = f"plano_gw_{secrets.token_hex(6)}"
+    gateways = [make_gateway("postgres", schema=schema), make_gateway("postgres", schema=schema)]
     try:
-        gateways = [make_gateway("postgres", schema=schema), make_gateway("postgres", schema=schema)]
         clients = [openai.OpenAI(base_url=f"{g.url}/v1", api_key="k", max_retries=0) for g in gateways]
         previous = None
         for turn in range(6):
@@ -28,7 +28,7 @@ def test_two_instances_on_one_postgres_alternate_turns(make_gateway) -> None:
                 model="gpt-4o-mini", input=f"turn {turn}", previous_response_id=previous
             )
             previous = response.id
-        assert f"earlier user texts: {['turn ' + str(i) for i in range(5)]}".replace("'", '"') in response.output_text
+        assert 'earlier user texts: ["turn 0", "turn 1", "turn 2", "turn 3", "turn 4"]' in response.output_text
         assert clients[0].responses.retrieve(previous).id == previous
     finally:
         for gateway in gateways:
