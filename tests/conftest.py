@@ -129,3 +129,16 @@ def openai_client(gateway: ServerThread) -> openai.OpenAI:
 @pytest.fixture
 def anthropic_client(gateway: ServerThread) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=gateway.url, api_key="test-key", max_retries=0)
+
+
+STORES = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Each state store in turn (PostgreSQL skipped with a reason when unreachable, unless required)."""
+    if request.param == "postgres":
+        from storage_fixtures import require_postgres
+
+        asyncio.run(require_postgres())
+    return str(request.param)

@@ -63,13 +63,25 @@ def test_serve_answers_sdk_and_logs_access_lines(tmp_path: Path, mock_upstream: 
             model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "go"}]
         )
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        tool = {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+        with client.chat.completions.stream(
+            model="gpt-4o-mini", tools=[tool], messages=[{"role": "user", "content": "Paris"}]
+        ) as tool_stream:
+            call = tool_stream.get_final_completion().choices[0].message.tool_calls[0]
+        assert call.function.name == "get_weather" and call.function.arguments == '{"city": "Paris"}'
     finally:
         code = gateway.stop()
     assert code == 0
     log = gateway.log()
     access = [json.loads(line) for line in log.splitlines() if line.startswith("{") and '"request"' in line]
     chat = [entry for entry in access if entry.get("endpoint") == "/v1/chat/completions"]
-    assert len(chat) == 2
+    assert len(chat) == 3
     first = chat[0]
     assert first["model"] == "fast-model" and first["provider"] == "openai/gpt-4o-mini" and first["status"] == 200
     assert first["stream"] is False and chat[1]["stream"] is True

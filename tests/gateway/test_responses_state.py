@@ -17,7 +17,6 @@ from support.servers import ServerThread
 
 MODELS = ["gpt-4o-mini", "gpt-4o", "claude-sonnet-4-5"]
 """A Chat Completions upstream, a native Responses upstream and an Anthropic upstream."""
-STORES = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 WEATHER = {
     "type": "function",
     "name": "get_weather",
@@ -32,17 +31,6 @@ def heard(text: str) -> tuple[int, list[str]]:
     import json
 
     return int(match.group(1)), [*json.loads(match.group(3)), json.loads(match.group(2))]
-
-
-@pytest.fixture(params=STORES)
-def store_kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgres":
-        import asyncio
-
-        from storage_fixtures import require_postgres
-
-        asyncio.run(require_postgres())
-    return str(request.param)
 
 
 @pytest.fixture

@@ -38,9 +38,9 @@ def test_openai_sdk_basic_and_streaming(base: str) -> None:
         assert reply.choices[0].message.content
 
 
-def test_chat_continuation_with_metadata_response_id(base: str) -> None:
-    """The second chat turn names the first response's id in metadata and the provider hears both turns."""
-    client = openai.OpenAI(api_key="test-key", base_url=f"{base}/v1")
+def test_chat_continuation_with_metadata_response_id(make_gateway, store_kind: str) -> None:
+    """On each store: the second chat turn names the first response's id in metadata and the provider hears both."""
+    client = openai.OpenAI(api_key="test-key", base_url=f"{make_gateway(store_kind).url}/v1")
     for model in ("gpt-4o-mini", "claude-3-5-sonnet-20241022"):
         response = client.chat.completions.create(
             model=model, messages=[{"role": "user", "content": "My name is Alice"}]
@@ -142,9 +142,9 @@ def test_error_handling_examples(base: str) -> None:
         )
 
 
-def test_conversational_state_example(base: str) -> None:
-    """Plano's conversational-state example: the second turn lists every message received so far."""
-    client = openai.OpenAI(api_key="test-key", base_url=f"{base}/v1")
+def test_conversational_state_example(make_gateway, store_kind: str) -> None:
+    """On each store, Plano's conversational-state example: the second turn hears every message so far."""
+    client = openai.OpenAI(api_key="test-key", base_url=f"{make_gateway(store_kind).url}/v1")
     response = client.responses.create(model="claude-sonnet-4-5", input="My name is Alice and I like Python")
     resp2 = client.responses.create(
         model="claude-sonnet-4-5",
