@@ -11,9 +11,10 @@ from plano_proxy.proxy import stored_responses as stored
 from plano_proxy.proxy.app_keys import CONFIG, MODELS, SESSION, STORE, WRITER
 from plano_proxy.proxy.chat import chat_completions
 from plano_proxy.proxy.config import Config
+from plano_proxy.proxy.cors import add_cors_headers, cors_middleware
 from plano_proxy.proxy.messages import count_tokens, messages
 from plano_proxy.proxy.metrics import METRICS, create_metrics, metrics_endpoint
-from plano_proxy.proxy.middleware import gateway_middleware
+from plano_proxy.proxy.middleware import add_request_id, gateway_middleware
 from plano_proxy.proxy.models_api import list_models
 from plano_proxy.proxy.responses_api import create_response
 from plano_proxy.proxy.routing import ModelTable
@@ -24,10 +25,12 @@ from plano_proxy.storage.writer import BackgroundWriter
 
 
 def create_app(config: Config, *, multiprocess_metrics: bool = False) -> web.Application:
-    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[gateway_middleware])
+    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[cors_middleware, gateway_middleware])
     app[CONFIG] = config
     app[METRICS] = create_metrics(multiprocess_metrics)
     app[MODELS] = ModelTable(config)
+    app.on_response_prepare.append(add_request_id)
+    app.on_response_prepare.append(add_cors_headers)
     app.cleanup_ctx.append(_upstream_session)
     if config.state_storage is not None:
         app.cleanup_ctx.append(_state_store)

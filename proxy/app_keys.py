@@ -29,6 +29,8 @@ class AccessRecord:
     model: str | None = None
     provider: str | None = None
     stream: bool = False
+    input_tokens: int | None = None
+    output_tokens: int | None = None
     first_byte: float | None = None
     """`time.perf_counter()` when the first byte of a streamed answer left, for time to first token."""
 

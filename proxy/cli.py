@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing
 import os
 import shutil
@@ -18,6 +19,7 @@ from plano_proxy.proxy.config import Config, ConfigError, load_config
 from plano_proxy.proxy.logs import LogFormat, configure_logging
 from plano_proxy.proxy.metrics import MULTIPROCESS_ENV
 from plano_proxy.proxy.routing import ModelTable
+from plano_proxy.storage import StorageUnavailable, open_store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +33,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         print(model_table(config))
         return 0
+    if args.command == "migrate":
+        return migrate(config)
     return serve(config, args)
+
+
+def migrate(config: Config) -> int:
+    """Opening a durable store applies its pending migrations (safely, if instances start at the same time)."""
+    settings = config.state_storage
+    if settings is None or settings.type == "memory":
+        print("plano-proxy: nothing to migrate (no durable state_storage configured)")
+        return 0
+
+    async def run() -> None:
+        options = {"schema": settings.schema} if settings.schema else {}
+        store = await open_store(
+            settings.type, path=settings.path, connection_string=settings.connection_string, **options
+        )
+        await store.close()
+
+    try:
+        asyncio.run(run())
+    except StorageUnavailable as exc:
+        print(f"plano-proxy: the {settings.type} state store is unavailable: {exc}", file=sys.stderr)
+        return 1
+    print(f"plano-proxy: {settings.type} state store is at the current schema version")
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_cmd = commands.add_parser("serve", help="run the gateway")
     check_cmd = commands.add_parser("check", help="validate a config and print its model table")
-    for command in (serve_cmd, check_cmd):
+    migrate_cmd = commands.add_parser("migrate", help="apply schema migrations to the configured state store and exit")
+    for command in (serve_cmd, check_cmd, migrate_cmd):
         command.add_argument("--config", default="plano_config.yaml", help="path to plano_config.yaml")
     serve_cmd.add_argument("--port", type=int, help="listen on this port instead of the listener's")
     serve_cmd.add_argument("--host", help="listen on this address instead of the listener's")

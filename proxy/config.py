@@ -87,6 +87,8 @@ class Config:
     state_storage: StateStorage | None
     version: str | None = None
     max_body_bytes: int = 32 * 1024 * 1024
+    cors_origins: tuple[str, ...] = ()
+    """Origins allowed to call the gateway from a browser (``"*"`` for any); empty turns CORS off."""
 
 
 _VAR = re.compile(
@@ -144,6 +146,16 @@ def parse_config(text: str, environ: Mapping[str, str]) -> Config:
         state_storage=_state_storage(root.get("state_storage"), env),
         version=None if root.get("version") is None else str(root["version"]),
         max_body_bytes=_int(root.get("max_body_bytes", 32 * 1024 * 1024), "max_body_bytes", minimum=1),
+        cors_origins=_cors(root.get("cors")),
+    )
+
+
+def _cors(raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    origins = _mapping(raw, "cors").get("allowed_origins", [])
+    return tuple(
+        _str(origin, f"cors.allowed_origins[{i}]") for i, origin in enumerate(_list(origins, "cors.allowed_origins"))
     )
 
 

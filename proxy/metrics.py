@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from plano_proxy.proxy.app_keys import ACCESS, WRITER
+from plano_proxy.transformers.canonical import Usage
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -141,3 +142,12 @@ def _route_template(request: web.Request) -> str:
     route = request.match_info.route
     resource = route.resource
     return resource.canonical if resource is not None else "unmatched"
+
+
+def note_usage(request: web.Request, usage: Usage) -> None:
+    """Record the provider's token counts for the access line and the token counters."""
+    record = request[ACCESS]
+    record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
+    tokens = request.app[METRICS].tokens
+    tokens.labels("in", record.model or "", record.provider or "").inc(usage.input_tokens)
+    tokens.labels("out", record.model or "", record.provider or "").inc(usage.output_tokens)

@@ -36,10 +36,9 @@ def is_anthropic_endpoint(path: str) -> bool:
 
 
 def render_error(request: web.Request, error: GatewayError) -> web.Response:
-    headers = {"x-request-id": request[ACCESS].request_id}
     if is_anthropic_endpoint(request.path):
-        return json_response(anthropic_body(error, request[ACCESS].request_id), error.status, headers)
-    return json_response(openai_body(error), error.status, headers)
+        return json_response(anthropic_body(error, request[ACCESS].request_id), error.status)
+    return json_response(openai_body(error), error.status)
 
 
 @web.middleware
@@ -51,8 +50,6 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         response = await _handle(request, handler)
         status = response.status
-        if not response.prepared:
-            response.headers["x-request-id"] = record.request_id
         return response
     except ConnectionResetError:
         status = CLIENT_CLOSED
@@ -70,6 +67,8 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
             status=status,
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
             ttft_ms=None if record.first_byte is None else round((record.first_byte - started) * 1000, 2),
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
         )
 
 
@@ -92,3 +91,10 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         # A bug, not a client error: logged with its traceback, answered in the client's format.
         log.exception("unhandled_error", request_id=request[ACCESS].request_id, endpoint=request.path)
         return render_error(request, GatewayError("The gateway failed to handle this request."))
+
+
+async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer, streamed or not, carries the request id the access line logs (the client's, if it sent one)."""
+    record = request.get(ACCESS)
+    if record is not None:
+        response.headers["x-request-id"] = record.request_id

@@ -14,7 +14,7 @@ SSE_HEADERS = {
     "X-Accel-Buffering": "no",
 }
 # Headers of an upstream answer that describe the provider's request and are worth passing on.
-_PASSED_ON = ("x-request-id", "request-id", "openai-processing-ms")
+_PASSED_ON = ("request-id", "openai-processing-ms")
 
 
 async def relay_json(upstream: aiohttp.ClientResponse) -> web.Response:

@@ -15,11 +15,11 @@ from aiohttp import web
 
 from plano_proxy.proxy.app_keys import SESSION
 from plano_proxy.proxy.config import ProviderConfig
-from plano_proxy.proxy.metrics import note_first_byte, open_stream
+from plano_proxy.proxy.metrics import note_first_byte, note_usage, open_stream
 from plano_proxy.proxy.provider_calls import UpstreamCall
 from plano_proxy.proxy.relay import SSE_HEADERS, STREAM_CUT_MESSAGE
 from plano_proxy.proxy.upstream import open_upstream
-from plano_proxy.transformers.canonical import Event, StreamError
+from plano_proxy.transformers.canonical import Event, StreamError, Usage
 from plano_proxy.transformers.sse import DONE, SSEDecoder, frame_data, frame_named
 
 Payload = dict[str, Any]
@@ -131,6 +131,8 @@ async def run_whole(
     async with open_upstream(request.app[SESSION], provider, call.operation, orjson.dumps(call.body), forwarded) as up:
         answer = orjson.loads(await up.read())
     for event in call.decode_whole(answer):
+        if isinstance(event, Usage):
+            note_usage(request, event)
         encoder.feed(event)
     encoder.finish()
     return final_body()
@@ -189,6 +191,9 @@ class _Relay:
     async def send(self, events: list[Event]) -> None:
         if self.stopped:
             return
+        for event in events:
+            if isinstance(event, Usage):
+                note_usage(self._request, event)
         payloads = [p for event in events for p in self._encoder.feed(event)]
         self.stopped = any(isinstance(event, StreamError) for event in events)
         await self._write(payloads)
