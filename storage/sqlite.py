@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -89,6 +90,20 @@ def _translate(exc: sqlite3.Error) -> Exception:
     return exc
 
 
+def _enable_wal(conn: sqlite3.Connection, patience: float) -> None:
+    """Switch a new database to WAL. The switch needs an exclusive lock and SQLite does not apply the busy timeout
+    to it, so processes opening one new file at once retry here instead of failing with "database is locked"."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class SqliteStore(Store):
     """Open with `SqliteStore.open(path)`, which also applies migrations."""
 
@@ -128,7 +143,7 @@ class SqliteStore(Store):
             return conn
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(conn, self._busy_timeout)
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         self._local.conn = conn
         with self._lock:

@@ -52,7 +52,8 @@ def test_workers_share_port_and_state(tmp_path: Path, mock_upstream: ServerThrea
             previous = response.id
         assert '"t0", "t1", "t2", "t3", "t4", "t5", "t6"' in response.output_text
     finally:
-        assert gateway.stop() == 0
+        code = gateway.stop()
+        assert code == 0, gateway.log()
 
 
 def test_memory_store_refused_with_workers(tmp_path: Path, mock_upstream: ServerThread) -> None:
