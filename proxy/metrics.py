@@ -32,7 +32,6 @@ class Metrics:
     time_to_first_token: Histogram
     tokens: Counter
     upstream_errors: Counter
-    upstream_retries: Counter
     open_streams: Gauge
     writer_queue: Gauge
     commit_latency: Histogram
@@ -74,7 +73,6 @@ def create_metrics(multiprocess: bool) -> Metrics:
             ("provider", "status"),
             registry=target,
         ),
-        upstream_retries=Counter("plano_upstream_retries", "Retried provider calls.", ("provider",), registry=target),
         open_streams=Gauge(
             "plano_open_streams", "Streams being relayed now.", registry=target, multiprocess_mode="livesum"
         ),
@@ -151,3 +149,8 @@ def note_usage(request: web.Request, usage: Usage) -> None:
     tokens = request.app[METRICS].tokens
     tokens.labels("in", record.model or "", record.provider or "").inc(usage.input_tokens)
     tokens.labels("out", record.model or "", record.provider or "").inc(usage.output_tokens)
+
+
+def note_upstream_error(request: web.Request, status: int) -> None:
+    record = request[ACCESS]
+    request.app[METRICS].upstream_errors.labels(record.provider or "", str(status)).inc()

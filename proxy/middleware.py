@@ -17,10 +17,11 @@ from plano_proxy.proxy.errors import (
     MethodNotAllowed,
     NotFound,
     StorageUnavailable,
+    UpstreamError,
     anthropic_body,
     openai_body,
 )
-from plano_proxy.proxy.metrics import observe_request
+from plano_proxy.proxy.metrics import note_upstream_error, observe_request
 from plano_proxy.proxy.web_json import json_response
 from plano_proxy.transformers.errors import RequestError
 
@@ -76,6 +77,8 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except GatewayError as error:
+        if isinstance(error, UpstreamError):
+            note_upstream_error(request, error.status)
         return render_error(request, error)
     except RequestError as error:
         return render_error(request, InvalidRequest(error.message, param=error.param))

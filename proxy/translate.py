@@ -15,7 +15,7 @@ from aiohttp import web
 
 from plano_proxy.proxy.app_keys import SESSION
 from plano_proxy.proxy.config import ProviderConfig
-from plano_proxy.proxy.metrics import note_first_byte, note_usage, open_stream
+from plano_proxy.proxy.metrics import note_first_byte, note_upstream_error, note_usage, open_stream
 from plano_proxy.proxy.provider_calls import UpstreamCall
 from plano_proxy.proxy.relay import SSE_HEADERS, STREAM_CUT_MESSAGE
 from plano_proxy.proxy.upstream import open_upstream
@@ -194,6 +194,8 @@ class _Relay:
         for event in events:
             if isinstance(event, Usage):
                 note_usage(self._request, event)
+            elif isinstance(event, StreamError):
+                note_upstream_error(self._request, event.status)
         payloads = [p for event in events for p in self._encoder.feed(event)]
         self.stopped = any(isinstance(event, StreamError) for event in events)
         await self._write(payloads)

@@ -34,6 +34,10 @@ def test_metrics_change_as_requests_flow(gateway: ServerThread) -> None:
     client.chat.completions.create(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}])
     list(client.chat.completions.create(model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "hi"}]))
     client.responses.create(model="gpt-4o-mini", input="hello")
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(
+            model="claude-sonnet-4-5", messages=[{"role": "user", "content": "[[fault:429]] x"}]
+        )
     after = http.get(f"{gateway.url}/metrics").body.decode()
     labels = {"endpoint": "/v1/chat/completions", "model": "claude-sonnet-4-5", "status": "200"}
     assert metric(after, "plano_requests_total", **labels) == metric(before, "plano_requests_total", **labels) + 1
@@ -41,6 +45,7 @@ def test_metrics_change_as_requests_flow(gateway: ServerThread) -> None:
     assert metric(after, "plano_tokens_total", direction="out", model="claude-sonnet-4-5") > 0
     assert metric(after, "plano_state_commit_seconds_count") >= metric(before, "plano_state_commit_seconds_count") + 2
     assert metric(after, "plano_request_duration_seconds_count", endpoint="/v1/responses", stream="false") == 1
+    assert metric(after, "plano_upstream_errors_total", provider="anthropic/claude-sonnet-4-5", status="429") == 1
     assert "plano_open_streams 0.0" in after and "plano_writer_queue_depth 0.0" in after
 
 
