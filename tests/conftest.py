@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sys
-import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
@@ -19,43 +18,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "tests" / "storage"))
+sys.path.append(str(ROOT / "tests" / "storage"))
 
 from mock_upstream import create_mock_app  # noqa: E402
+from support.gateway import (  # noqa: E402
+    GatewayFactory,
+    gateway_config_text,
+)
 from support.servers import ServerThread  # noqa: E402
 
 from plano_proxy.proxy.config import parse_config  # noqa: E402
-
-OPENAI_KEY = "sk-test-openai-canary-7f3a"
-ANTHROPIC_KEY = "sk-ant-test-canary-91c2"
-
-PROVIDERS = """
-model_providers:
-  - model: openai/gpt-4o-mini
-    access_key: {openai_key}
-    base_url: {mock}/v1
-    default: true
-    responses_api: false
-  - model: openai/gpt-4o
-    access_key: {openai_key}
-    base_url: {mock}/v1
-    responses_api: true
-  - model: anthropic/claude-sonnet-4-5
-    access_key: {anthropic_key}
-    base_url: {mock}
-  - model: anthropic/claude-3-5-sonnet-20241022
-    access_key: {anthropic_key}
-    base_url: {mock}
-  - model: ollama/llama3.1
-    base_url: {mock}
-  - model: azure_openai/gpt-4o-deployment
-    access_key: {openai_key}
-    base_url: {mock}
-model_aliases:
-  fast-model: {{target: gpt-4o-mini}}
-  smart-model: {{target: gpt-4o}}
-  reasoning-model: {{target: claude-sonnet-4-5}}
-"""
 
 
 @pytest.fixture(scope="session")
@@ -63,11 +35,6 @@ def mock_upstream() -> Iterator[ServerThread]:
     server = ServerThread(create_mock_app)
     yield server
     server.close()
-
-
-def gateway_config_text(mock_url: str, storage_yaml: str = "", extra_yaml: str = "") -> str:
-    text = PROVIDERS.format(mock=mock_url, openai_key=OPENAI_KEY, anthropic_key=ANTHROPIC_KEY)
-    return text + textwrap.dedent(storage_yaml) + textwrap.dedent(extra_yaml)
 
 
 def storage_yaml(kind: str | None, tmp_path: Path, schema: str = "") -> str:
@@ -80,9 +47,6 @@ def storage_yaml(kind: str | None, tmp_path: Path, schema: str = "") -> str:
     from storage_fixtures import POSTGRES_DSN
 
     return f"state_storage: {{type: postgres, connection_string: '{POSTGRES_DSN}', schema: {schema}}}\n"
-
-
-GatewayFactory = Callable[..., ServerThread]
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import gateway_config_text
 from loadtest import LoadTestOptions, Pacer, percentile, run_loadtest, summary
+from support.gateway import gateway_config_text
 from support.processes import GatewayProcess, free_port
 from support.servers import ServerThread
 

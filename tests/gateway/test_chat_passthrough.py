@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import openai
 import pytest
-from conftest import OPENAI_KEY
 from mock_upstream import REQUESTS
 from support import http
+from support.gateway import OPENAI_KEY
 from support.servers import ServerThread
 
 WEATHER_TOOL = {

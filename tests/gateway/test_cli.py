@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import openai
-from conftest import ANTHROPIC_KEY, OPENAI_KEY, gateway_config_text
+from support.gateway import ANTHROPIC_KEY, OPENAI_KEY, gateway_config_text
 from support.processes import PLANO_PROXY, GatewayProcess
 from support.servers import ServerThread
 

@@ -7,9 +7,9 @@ import base64
 import anthropic
 import openai
 import pytest
-from conftest import ANTHROPIC_KEY, OPENAI_KEY
 from mock_upstream import REQUESTS
 from support import http
+from support.gateway import ANTHROPIC_KEY, OPENAI_KEY
 from support.servers import ServerThread
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()

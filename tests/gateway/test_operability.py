@@ -10,9 +10,9 @@ from pathlib import Path
 
 import openai
 import pytest
-from conftest import gateway_config_text
 from structlog.testing import capture_logs
 from support import http
+from support.gateway import gateway_config_text
 from support.processes import PLANO_PROXY
 from support.servers import ServerThread
 

@@ -10,9 +10,9 @@ import re
 
 import openai
 import pytest
-from conftest import GatewayFactory
 from mock_upstream import REQUESTS
 from support import http
+from support.gateway import GatewayFactory
 from support.servers import ServerThread
 
 MODELS = ["gpt-4o-mini", "gpt-4o", "claude-sonnet-4-5"]

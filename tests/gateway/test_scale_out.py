@@ -8,8 +8,8 @@ from pathlib import Path
 
 import openai
 import pytest
-from conftest import gateway_config_text
 from storage_fixtures import drop_schema, require_postgres
+from support.gateway import gateway_config_text
 from support.processes import PLANO_PROXY, GatewayProcess
 from support.servers import ServerThread
 
