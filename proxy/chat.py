@@ -30,6 +30,7 @@ from plano_proxy.transformers.chat_encoder import ChatEncoder
 from plano_proxy.transformers.chat_request import chat_request_to_canonical
 from plano_proxy.transformers.ids import IdFactory, random_id
 from plano_proxy.transformers.responses_encoder import ResponsesEncoder, echo_fields
+from plano_proxy.transformers.validation import Expected, check_types, wrong_type
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -80,7 +81,7 @@ def check_chat_body(body: dict[str, Any]) -> None:
     if messages is None:
         raise InvalidRequest("Missing required parameter: 'messages'.", param="messages")
     if not isinstance(messages, list):
-        raise InvalidRequest(_wrong_type("messages", "an array", messages), param="messages")
+        raise InvalidRequest(wrong_type("messages", "an array", messages), param="messages")
     if not messages:
         raise InvalidRequest(
             "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
@@ -89,7 +90,7 @@ def check_chat_body(body: dict[str, Any]) -> None:
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
         if not isinstance(message, dict):
-            raise InvalidRequest(_wrong_type(where, "an object", message), param=where)
+            raise InvalidRequest(wrong_type(where, "an object", message), param=where)
         if "role" not in message:
             raise InvalidRequest(f"Missing required parameter: '{where}.role'.", param=f"{where}.role")
         if message["role"] not in ("system", "developer", "user", "assistant", "tool", "function"):
@@ -98,10 +99,10 @@ def check_chat_body(body: dict[str, Any]) -> None:
                 "'function', 'tool', and 'developer'.",
                 param=f"{where}.role",
             )
-    _check_types(body)
+    check_types(body, _EXPECTED_TYPES)
 
 
-_EXPECTED_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+_EXPECTED_TYPES: dict[str, Expected] = {
     "stream": (bool, "a boolean"),
     "max_tokens": (int, "an integer"),
     "max_completion_tokens": (int, "an integer"),
@@ -112,31 +113,3 @@ _EXPECTED_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "stream_options": (dict, "an object"),
     "metadata": (dict, "an object"),
 }
-
-
-def _check_types(body: dict[str, Any]) -> None:
-    for name, (expected, described) in _EXPECTED_TYPES.items():
-        value = body.get(name)
-        if value is None:
-            continue
-        wrong_bool = isinstance(value, bool) and expected is not bool
-        if wrong_bool or not isinstance(value, expected):
-            raise InvalidRequest(_wrong_type(name, described, value), param=name)
-
-
-def _wrong_type(where: str, expected: str, value: Any) -> str:
-    return f"Invalid type for '{where}': expected {expected}, but got {_describe(value)} instead."
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return "null"

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from plano_proxy.transformers.anthropic_request import tool_input
 from plano_proxy.transformers.canonical import (
     BlockEnd,
     Event,
@@ -247,15 +246,5 @@ class AnthropicEncoder:
         elif body["type"] == "thinking":
             body["thinking"] = text
         elif body["type"] == "tool_use":
-            body["input"] = _parse_input(text)
+            body["input"] = tool_input(text)
         return body
-
-
-def _parse_input(arguments: str) -> dict[str, Any]:
-    if not arguments:
-        return {}
-    try:
-        value = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        return {"_raw": arguments}
-    return value if isinstance(value, dict) else {"value": value}

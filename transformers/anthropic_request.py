@@ -256,7 +256,7 @@ def _add_to_turns(turns: list[dict[str, Any]], item: Item) -> None:
                     "type": "tool_use",
                     "id": _tool_id(item["call_id"]),
                     "name": item["name"],
-                    "input": _arguments(item.get("arguments")),
+                    "input": tool_input(item.get("arguments")),
                 }
             ],
         )
@@ -310,7 +310,8 @@ def _result_content(output: Any) -> Any:
     return output if isinstance(output, str) else orjson.dumps(output).decode()
 
 
-def _arguments(arguments: Any) -> Any:
+def tool_input(arguments: Any) -> dict[str, Any]:
+    """A tool call's JSON arguments as the object Anthropic's ``input`` needs (never failing on bad JSON)."""
     if not arguments:
         return {}
     try:

@@ -21,6 +21,7 @@ from plano_proxy.transformers.canonical import (
 )
 from plano_proxy.transformers.errors import RequestError
 from plano_proxy.transformers.reasoning_codec import is_openai_reasoning
+from plano_proxy.transformers.validation import Expected, check_types
 
 KNOWN_PARAMETERS = frozenset(
     {
@@ -68,7 +69,7 @@ def responses_request_to_canonical(body: dict[str, Any]) -> CanonicalRequest:
     )
 
 
-_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+_TYPES: dict[str, Expected] = {
     "instructions": (str, "a string"),
     "stream": (bool, "a boolean"),
     "store": (bool, "a boolean"),
@@ -87,12 +88,7 @@ _TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
 
 
 def _check_types(body: dict[str, Any]) -> None:
-    for name, (expected, described) in _TYPES.items():
-        value = body.get(name)
-        if value is None:
-            continue
-        if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
-            raise RequestError(f"Invalid type for '{name}': expected {described}.", name)
+    check_types(body, _TYPES)
     tokens = body.get("max_output_tokens")
     if isinstance(tokens, int) and tokens < 16:
         raise RequestError(

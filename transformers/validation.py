@@ -1,0 +1,40 @@
+"""Top-level type checks with OpenAI's wording ("Invalid type for 'stream': expected a boolean, but got a string
+instead."), shared by the request parsers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeAlias
+
+from plano_proxy.transformers.errors import RequestError
+
+Expected: TypeAlias = tuple[type | tuple[type, ...], str]
+"""The accepted Python type(s) of a JSON value and how OpenAI names it ("a boolean", "an array" …)."""
+
+
+def check_types(body: Mapping[str, Any], expected: Mapping[str, Expected]) -> None:
+    """Raise `RequestError` for the first present, non-null field whose JSON type is wrong (a boolean is no number)."""
+    for name, (types, described) in expected.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if (isinstance(value, bool) and types is not bool) or not isinstance(value, types):
+            raise RequestError(wrong_type(name, described, value), name)
+
+
+def wrong_type(where: str, expected: str, value: Any) -> str:
+    return f"Invalid type for '{where}': expected {expected}, but got {describe(value)} instead."
+
+
+def describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "null"
