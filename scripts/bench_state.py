@@ -52,21 +52,20 @@ async def turn(session: aiohttp.ClientSession, url: str, text: str, previous: st
     if previous:
         body["previous_response_id"] = previous
     started = time.perf_counter()
-    async with session.post(
-        f"{url}/v1/responses", data=orjson.dumps(body), headers={"Content-Type": "application/json"}
-    ) as response:
+    async with session.post(f"{url}/v1/responses", data=orjson.dumps(body), headers=JSON) as response:
         payload = await response.json(loads=orjson.loads)
         if response.status != 200:
             raise RuntimeError(f"turn failed: {response.status} {payload}")
     return payload["id"], time.perf_counter() - started
 
 
-async def direct(session: aiohttp.ClientSession, mock_url: str, body: dict[str, Any]) -> float:
+async def direct(session: aiohttp.ClientSession, mock_url: str, path: str, body: dict[str, Any]) -> float:
+    """The same upstream request the gateway just made, sent straight to the mock."""
     started = time.perf_counter()
-    async with session.post(
-        f"{mock_url}/v1/chat/completions", data=orjson.dumps(body), headers={"Content-Type": "application/json"}
-    ) as response:
+    async with session.post(f"{mock_url}{path}", data=orjson.dumps(body), headers=JSON) as response:
         await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"direct call failed: {response.status}")
     return time.perf_counter() - started
 
 
@@ -119,7 +118,8 @@ async def bench_store(kind: str, mock_url: str, mock_app: web.Application, repea
                     for _ in range(repeats):
                         _, elapsed = await turn(session, url, f"fork at {depth} [[events:20]]", previous)
                         gateway.append(elapsed)
-                        upstream.append(await direct(session, mock_url, mock_app[REQUESTS][-1].body))
+                        sent = mock_app[REQUESTS][-1]
+                        upstream.append(await direct(session, mock_url, sent.path, sent.body))
                     results["depths"][depth] = {
                         # Bytes of the chain's first `depth - 1` turns, i.e. what this turn continues.
                         "gateway_ms": (statistics.median(gateway) - statistics.median(upstream)) * 1000,

@@ -255,7 +255,7 @@ def _metadata(raw: Any) -> dict[str, str]:
 
 def canonical_to_responses_request(req: CanonicalRequest, *, upstream_model: str) -> dict[str, Any]:
     """Stateless: ``store: false`` with the whole input; item ids are dropped since the upstream never stored them."""
-    items = [{k: v for k, v in item.items() if k != "id"} for item in req.items if _replayable(item)]
+    items = [_without_id(item) for item in req.items if _replayable(item)]
     body: dict[str, Any] = {
         "model": upstream_model,
         "input": items,
@@ -285,6 +285,15 @@ def canonical_to_responses_request(req: CanonicalRequest, *, upstream_model: str
     if req.stream:
         body["stream"] = True
     return body
+
+
+def _without_id(item: Item) -> Item:
+    """The item without its id (a copy only when there is one: this runs over the whole history every turn)."""
+    if "id" not in item:
+        return item
+    copy = dict(item)
+    del copy["id"]
+    return copy
 
 
 def _replayable(item: Item) -> bool:
