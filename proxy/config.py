@@ -42,6 +42,31 @@ class Timeouts:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retries of a call that failed before its answer started (connect error, timeout, 408/409/429/5xx/529).
+
+    The wait before retry *n* (from 0) is ``initial_delay * 2**n``, or the provider's ``Retry-After`` when it sends
+    one, never more than ``max_delay``.
+    """
+
+    attempts: int = 2
+    initial_delay: float = 0.25
+    max_delay: float = 8.0
+
+    def delay(self, retry: int, retry_after: str | None) -> float:
+        """Seconds to wait; a ``Retry-After`` in seconds wins over the backoff (an HTTP date is not read)."""
+        asked = _seconds(retry_after)
+        wanted = self.initial_delay * 2**retry if asked is None else asked
+        return min(wanted, self.max_delay)
+
+
+def _seconds(text: str | None) -> float | None:
+    if text is None or not text.strip().replace(".", "", 1).isdigit():
+        return None
+    return float(text)
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderConfig:
     provider: str
     """The provider's name, the part before the slash in ``model: openai/gpt-4o-mini``."""
@@ -59,6 +84,7 @@ class ProviderConfig:
     responses_api: bool = False
     """Send Responses requests to the upstream's native ``/responses`` endpoint (stateless, ``store: false``)."""
     timeouts: Timeouts = Timeouts()
+    retries: RetryPolicy = RetryPolicy()
 
     @property
     def qualified_name(self) -> str:
@@ -246,6 +272,22 @@ def _provider(raw: Any, where: str, env: _Env) -> ProviderConfig:
         else _int(item["max_tokens"], f"{where}.max_tokens", minimum=1),
         responses_api=_bool(item.get("responses_api", kind.native_responses), f"{where}.responses_api"),
         timeouts=_timeouts(item.get("timeouts"), f"{where}.timeouts"),
+        retries=_retries(item.get("retries"), f"{where}.retries"),
+    )
+
+
+def _retries(raw: Any, where: str) -> RetryPolicy:
+    if raw is None:
+        return RetryPolicy()
+    item = _mapping(raw, where)
+    unknown = set(item) - {"attempts", "initial_delay", "max_delay"}
+    if unknown:
+        raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown setting (use attempts, initial_delay, max_delay)")
+    base = RetryPolicy()
+    return RetryPolicy(
+        attempts=_int(item.get("attempts", base.attempts), f"{where}.attempts", minimum=0, maximum=10),
+        initial_delay=_duration(item.get("initial_delay", base.initial_delay), f"{where}.initial_delay"),
+        max_delay=_duration(item.get("max_delay", base.max_delay), f"{where}.max_delay"),
     )
 
 

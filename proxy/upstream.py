@@ -13,9 +13,12 @@ from typing import Any, Literal
 
 import aiohttp
 import orjson
+import structlog
 
 from plano_proxy.proxy.config import ProviderConfig
 from plano_proxy.proxy.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
+
+log = structlog.get_logger("plano_proxy.upstream")
 
 Operation = Literal["chat", "messages", "count_tokens", "responses"]
 
@@ -68,6 +71,9 @@ def upstream_headers(provider: ProviderConfig, forwarded: Mapping[str, str] | No
     return headers
 
 
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
 @asynccontextmanager
 async def open_upstream(
     session: aiohttp.ClientSession,
@@ -76,13 +82,53 @@ async def open_upstream(
     body: bytes,
     forwarded: Mapping[str, str] | None = None,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
-    """POST to the provider and yield its successful response, still unread; any failure is an UpstreamError."""
+    """POST to the provider and yield its successful response, still unread; any failure is an UpstreamError.
+
+    Failures before the answer starts are retried as the provider's `RetryPolicy` says; once a response is yielded
+    nothing is retried, since part of the answer may already be with the client.
+    """
+    retry = 0
+    while True:
+        failure: UpstreamError
+        retry_after = None
+        try:
+            response = await _post(session, provider, operation, body, forwarded)
+        except UpstreamError as error:
+            failure = error
+        else:
+            if response.status < 400:
+                break
+            failure = await _error_from(response, provider)
+            retry_after = response.headers.get("retry-after")
+            response.release()
+            if response.status not in RETRYABLE_STATUSES:
+                raise failure
+        if retry >= provider.retries.attempts:
+            raise failure
+        delay = provider.retries.delay(retry, retry_after)
+        log.warning(
+            "upstream_retry", provider=provider.qualified_name, status=failure.status, retry=retry + 1, delay_s=delay
+        )
+        retry += 1
+        await asyncio.sleep(delay)
+    try:
+        yield response
+    finally:
+        response.release()
+
+
+async def _post(
+    session: aiohttp.ClientSession,
+    provider: ProviderConfig,
+    operation: Operation,
+    body: bytes,
+    forwarded: Mapping[str, str] | None,
+) -> aiohttp.ClientResponse:
     timeouts = provider.timeouts
-    url = upstream_url(provider, operation)
     try:
         async with asyncio.timeout(timeouts.first_byte):
-            response = await session.post(
-                url,
+            return await session.post(
+                upstream_url(provider, operation),
                 data=body,
                 headers=upstream_headers(provider, forwarded),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.idle),
@@ -93,12 +139,6 @@ async def open_upstream(
         raise UpstreamUnreachable(
             f"Could not reach the provider {provider.qualified_name!r}: {type(exc).__name__}."
         ) from exc
-    try:
-        if response.status >= 400:
-            raise await _error_from(response, provider)
-        yield response
-    finally:
-        response.release()
 
 
 async def _error_from(response: aiohttp.ClientResponse, provider: ProviderConfig) -> UpstreamError:
