@@ -8,6 +8,7 @@ are substituted here. Every error names the key path and the bad value::
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -106,6 +107,14 @@ class StateStorage:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayKey:
+    """A key clients present to the gateway; only its SHA-256 is kept. `name` owns what its callers store."""
+
+    name: str
+    sha256: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     listener: Listener
     providers: tuple[ProviderConfig, ...]
@@ -113,6 +122,8 @@ class Config:
     state_storage: StateStorage | None
     version: str | None = None
     max_body_bytes: int = 32 * 1024 * 1024
+    gateway_keys: tuple[GatewayKey, ...] = ()
+    """When not empty, every API request must present one of these keys (Bearer or x-api-key)."""
     cors_origins: tuple[str, ...] = ()
     """Origins allowed to call the gateway from a browser (``"*"`` for any); empty turns CORS off."""
 
@@ -173,7 +184,32 @@ def parse_config(text: str, environ: Mapping[str, str]) -> Config:
         version=None if root.get("version") is None else str(root["version"]),
         max_body_bytes=_int(root.get("max_body_bytes", 32 * 1024 * 1024), "max_body_bytes", minimum=1),
         cors_origins=_cors(root.get("cors")),
+        gateway_keys=_gateway_keys(root.get("gateway_keys"), env),
     )
+
+
+def _gateway_keys(raw: Any, env: _Env) -> tuple[GatewayKey, ...]:
+    if raw is None:
+        return ()
+    keys = []
+    for index, item in enumerate(_list(raw, "gateway_keys")):
+        where = f"gateway_keys[{index}]"
+        entry = _mapping(item, where)
+        name = _str(entry.get("name"), f"{where}.name")
+        if "key_sha256" in entry:
+            digest = _str(entry["key_sha256"], f"{where}.key_sha256")
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
+                raise ConfigError(f"{where}.key_sha256: expected 64 hexadecimal characters")
+            keys.append(GatewayKey(name, bytes.fromhex(digest)))
+            continue
+        env.missing.clear()
+        key = _optional_str(entry.get("key"), f"{where}.key", env)
+        if env.missing:
+            raise ConfigError(f"{where}.key: environment variable {env.missing[0]} is not set")
+        if not key:
+            raise ConfigError(f"{where}: give key (usually $VAR) or key_sha256")
+        keys.append(GatewayKey(name, hashlib.sha256(key.encode()).digest()))
+    return tuple(keys)
 
 
 def _cors(raw: Any) -> tuple[str, ...]:

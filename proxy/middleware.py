@@ -11,6 +11,7 @@ from aiohttp import web
 
 from plano_proxy import storage
 from plano_proxy.proxy.app_keys import ACCESS, AccessRecord
+from plano_proxy.proxy.auth import authenticate
 from plano_proxy.proxy.errors import (
     GatewayError,
     InvalidRequest,
@@ -75,6 +76,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        authenticate(request)
         return await handler(request)
     except GatewayError as error:
         if isinstance(error, UpstreamError):

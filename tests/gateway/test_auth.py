@@ -1,0 +1,76 @@
+"""Gateway keys: 401 in each client's format without a valid key, and stored state scoped to the caller's key."""
+
+from __future__ import annotations
+
+import hashlib
+
+import anthropic
+import openai
+import pytest
+from mock_upstream import REQUESTS
+from support import http
+from support.gateway import ANTHROPIC_KEY, OPENAI_KEY
+from support.servers import ServerThread
+
+TEAM_B_HASH = hashlib.sha256(b"key-team-b").hexdigest()
+KEYS = f"gateway_keys:\n  - {{name: team-a, key: key-team-a}}\n  - {{name: team-b, key_sha256: {TEAM_B_HASH}}}\n"
+
+
+@pytest.fixture
+def guarded(make_gateway) -> ServerThread:
+    return make_gateway("sqlite", extra_yaml=KEYS)
+
+
+def test_missing_or_wrong_key_is_401_in_each_format(guarded: ServerThread) -> None:
+    """OpenAI routes answer with an OpenAI 401 body, Anthropic routes with an Anthropic one; no provider key leaks."""
+    with pytest.raises(openai.AuthenticationError) as caught:
+        openai.OpenAI(base_url=f"{guarded.url}/v1", api_key="wrong", max_retries=0).chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+        )
+    assert caught.value.code == "invalid_api_key"
+    with pytest.raises(anthropic.AuthenticationError):
+        anthropic.Anthropic(base_url=guarded.url, api_key="wrong", max_retries=0).messages.create(
+            model="claude-sonnet-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
+    bare = http.post(f"{guarded.url}/v1/responses", {"model": "gpt-4o-mini", "input": "x"})
+    assert bare.status == 401 and "didn't provide an API key" in bare.json()["error"]["message"]
+    for response in (bare,):
+        assert OPENAI_KEY.encode() not in response.body and ANTHROPIC_KEY.encode() not in response.body
+    assert http.get(f"{guarded.url}/healthz").status == 200
+    assert http.get(f"{guarded.url}/metrics").status == 200
+
+
+def test_keys_accepted_as_bearer_and_x_api_key(guarded: ServerThread, mock_upstream: ServerThread) -> None:
+    """A plain key and a hashed key both work, as Bearer (OpenAI SDK) or x-api-key (Anthropic SDK); the provider
+    gets its own key, never the gateway key."""
+    a = openai.OpenAI(base_url=f"{guarded.url}/v1", api_key="key-team-a", max_retries=0)
+    assert a.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]).choices
+    b = anthropic.Anthropic(base_url=guarded.url, api_key="key-team-b", max_retries=0)
+    assert b.messages.create(
+        model="claude-sonnet-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+    ).content
+    assert mock_upstream.app is not None
+    sent = mock_upstream.app[REQUESTS][-1]
+    assert sent.headers["x-api-key"] == ANTHROPIC_KEY and "key-team-b" not in str(sent.headers)
+
+
+def test_state_is_scoped_per_key(guarded: ServerThread) -> None:
+    """Another key sees neither responses nor conversations: 404 on reads, 400 when continuing."""
+    a = openai.OpenAI(base_url=f"{guarded.url}/v1", api_key="key-team-a", max_retries=0)
+    b = openai.OpenAI(base_url=f"{guarded.url}/v1", api_key="key-team-b", max_retries=0)
+    mine = a.responses.create(model="gpt-4o-mini", input="secret of team a")
+    conversation = a.conversations.create(items=[{"type": "message", "role": "user", "content": "team a notes"}])
+    with pytest.raises(openai.NotFoundError):
+        b.responses.retrieve(mine.id)
+    with pytest.raises(openai.NotFoundError):
+        b.responses.delete(mine.id)
+    with pytest.raises(openai.BadRequestError) as caught:
+        b.responses.create(model="gpt-4o-mini", input="continue", previous_response_id=mine.id)
+    assert caught.value.code == "previous_response_not_found"
+    with pytest.raises(openai.NotFoundError):
+        b.conversations.retrieve(conversation.id)
+    with pytest.raises(openai.NotFoundError):
+        b.responses.create(model="gpt-4o-mini", input="join", conversation=conversation.id)
+    assert a.responses.retrieve(mine.id).id == mine.id
+    follow = a.responses.create(model="gpt-4o-mini", input="again", previous_response_id=mine.id)
+    assert "secret of team a" in follow.output_text
