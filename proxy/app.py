@@ -14,7 +14,7 @@ from plano_proxy.proxy.config import Config
 from plano_proxy.proxy.cors import add_cors_headers, cors_middleware
 from plano_proxy.proxy.messages import count_tokens, messages
 from plano_proxy.proxy.metrics import METRICS, create_metrics, metrics_endpoint
-from plano_proxy.proxy.middleware import add_request_id, gateway_middleware
+from plano_proxy.proxy.middleware import add_gateway_headers, gateway_middleware
 from plano_proxy.proxy.models_api import list_models
 from plano_proxy.proxy.responses_api import create_response
 from plano_proxy.proxy.routing import ModelTable
@@ -29,7 +29,7 @@ def create_app(config: Config, *, multiprocess_metrics: bool = False) -> web.App
     app[CONFIG] = config
     app[METRICS] = create_metrics(multiprocess_metrics)
     app[MODELS] = ModelTable(config)
-    app.on_response_prepare.append(add_request_id)
+    app.on_response_prepare.append(add_gateway_headers)
     app.on_response_prepare.append(add_cors_headers)
     app.cleanup_ctx.append(_upstream_session)
     if config.state_storage is not None:

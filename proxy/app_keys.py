@@ -29,6 +29,8 @@ class AccessRecord:
     model: str | None = None
     provider: str | None = None
     stream: bool = False
+    fallback_from: str | None = None
+    """The provider that failed first when a fallback model answered."""
     input_tokens: int | None = None
     output_tokens: int | None = None
     first_byte: float | None = None

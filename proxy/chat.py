@@ -19,6 +19,7 @@ from aiohttp import web
 
 from plano_proxy.proxy.app_keys import ACCESS, SESSION, STORE, resolve_route
 from plano_proxy.proxy.errors import InvalidRequest
+from plano_proxy.proxy.fallback import with_fallbacks
 from plano_proxy.proxy.provider_calls import upstream_call
 from plano_proxy.proxy.relay import CHAT_STREAM_CUT, relay_json, relay_sse
 from plano_proxy.proxy.routing import Route
@@ -39,10 +40,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     route = resolve_route(request, body.get("model"))
     stream = body.get("stream") is True
     request[ACCESS].stream = stream
+    return await with_fallbacks(request, route, lambda candidate: _answer(request, candidate, body, stream))
+
+
+async def _answer(request: web.Request, route: Route, body: dict[str, Any], stream: bool) -> web.StreamResponse:
     if route.provider.interface == "anthropic" or STORE in request.app:
         return await _translated(request, route, body)
-    body["model"] = route.provider.model
-    async with open_upstream(request.app[SESSION], route.provider, "chat", orjson.dumps(body)) as upstream:
+    upstream_body = orjson.dumps({**body, "model": route.provider.model})
+    async with open_upstream(request.app[SESSION], route.provider, "chat", upstream_body) as upstream:
         if stream:
             return await relay_sse(request, upstream, CHAT_STREAM_CUT)
         return await relay_json(upstream)

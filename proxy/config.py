@@ -86,6 +86,8 @@ class ProviderConfig:
     """Send Responses requests to the upstream's native ``/responses`` endpoint (stateless, ``store: false``)."""
     timeouts: Timeouts = Timeouts()
     retries: RetryPolicy = RetryPolicy()
+    fallbacks: tuple[str, ...] = ()
+    """Models tried in order when this one fails before its answer starts (after its retries)."""
 
     @property
     def qualified_name(self) -> str:
@@ -124,6 +126,7 @@ class Config:
     max_body_bytes: int = 32 * 1024 * 1024
     gateway_keys: tuple[GatewayKey, ...] = ()
     """When not empty, every API request must present one of these keys (Bearer or x-api-key)."""
+    alias_fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     cors_origins: tuple[str, ...] = ()
     """Origins allowed to call the gateway from a browser (``"*"`` for any); empty turns CORS off."""
 
@@ -175,7 +178,7 @@ def parse_config(text: str, environ: Mapping[str, str]) -> Config:
     providers_key = "llm_providers" if "llm_providers" in root else "model_providers"
     env = _Env(environ)
     providers = _providers(root.get(providers_key), providers_key, env)
-    aliases = _aliases(root.get("model_aliases"), providers)
+    aliases, alias_fallbacks = _aliases(root.get("model_aliases"), providers)
     return Config(
         listener=_listener(root.get("listeners")),
         providers=providers,
@@ -183,6 +186,7 @@ def parse_config(text: str, environ: Mapping[str, str]) -> Config:
         state_storage=_state_storage(root.get("state_storage"), env),
         version=None if root.get("version") is None else str(root["version"]),
         max_body_bytes=_int(root.get("max_body_bytes", 32 * 1024 * 1024), "max_body_bytes", minimum=1),
+        alias_fallbacks=alias_fallbacks,
         cors_origins=_cors(root.get("cors")),
         gateway_keys=_gateway_keys(root.get("gateway_keys"), env),
     )
@@ -309,7 +313,14 @@ def _provider(raw: Any, where: str, env: _Env) -> ProviderConfig:
         responses_api=_bool(item.get("responses_api", kind.native_responses), f"{where}.responses_api"),
         timeouts=_timeouts(item.get("timeouts"), f"{where}.timeouts"),
         retries=_retries(item.get("retries"), f"{where}.retries"),
+        fallbacks=_names(item.get("fallbacks"), f"{where}.fallbacks"),
     )
+
+
+def _names(raw: Any, where: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    return tuple(_str(name, f"{where}[{i}]") for i, name in enumerate(_list(raw, where)))
 
 
 def _retries(raw: Any, where: str) -> RetryPolicy:
@@ -342,18 +353,30 @@ def _timeouts(raw: Any, where: str) -> Timeouts:
     )
 
 
-def _aliases(raw: Any, providers: tuple[ProviderConfig, ...]) -> dict[str, str]:
-    if raw is None:
-        return {}
+def _aliases(raw: Any, providers: tuple[ProviderConfig, ...]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Alias → target, and alias → fallbacks; every name must be configured."""
     known = {p.qualified_name for p in providers} | {p.model for p in providers}
     aliases: dict[str, str] = {}
-    for name, value in _mapping(raw, "model_aliases").items():
+    fallbacks: dict[str, tuple[str, ...]] = {}
+    for name, value in _mapping(raw or {}, "model_aliases").items():
         where = f"model_aliases.{name}"
-        target = _str(_mapping(value, where).get("target"), f"{where}.target")
+        entry = _mapping(value, where)
+        target = _str(entry.get("target"), f"{where}.target")
         if target not in known:
             raise ConfigError(f"{where}.target: {target!r} is not a configured model")
         aliases[str(name)] = target
-    return aliases
+        fallbacks[str(name)] = _names(entry.get("fallbacks"), f"{where}.fallbacks")
+    for index, provider in enumerate(providers):
+        _check_known(provider.fallbacks, known | set(aliases), f"model_providers[{index}].fallbacks")
+    for name, names in fallbacks.items():
+        _check_known(names, known | set(aliases), f"model_aliases.{name}.fallbacks")
+    return aliases, {name: names for name, names in fallbacks.items() if names}
+
+
+def _check_known(names: tuple[str, ...], known: set[str], where: str) -> None:
+    for index, name in enumerate(names):
+        if name not in known:
+            raise ConfigError(f"{where}[{index}]: {name!r} is not a configured model or alias")
 
 
 def _state_storage(raw: Any, env: _Env) -> StateStorage | None:

@@ -15,8 +15,10 @@ from aiohttp import web
 
 from plano_proxy.proxy.app_keys import ACCESS, SESSION, resolve_route
 from plano_proxy.proxy.errors import InvalidRequest
+from plano_proxy.proxy.fallback import with_fallbacks
 from plano_proxy.proxy.provider_calls import upstream_call
 from plano_proxy.proxy.relay import ANTHROPIC_STREAM_CUT, relay_json, relay_sse
+from plano_proxy.proxy.routing import Route
 from plano_proxy.proxy.translate import AnthropicFramer, run_stream, run_whole
 from plano_proxy.proxy.upstream import ANTHROPIC_FORWARDED, open_upstream
 from plano_proxy.proxy.web_json import json_response, read_json_object
@@ -35,10 +37,14 @@ async def messages(request: web.Request) -> web.StreamResponse:
     route = resolve_route(request, body.get("model"))
     stream = body.get("stream") is True
     request[ACCESS].stream = stream
+    return await with_fallbacks(request, route, lambda candidate: _answer(request, candidate, body, stream))
+
+
+async def _answer(request: web.Request, route: Route, body: dict[str, Any], stream: bool) -> web.StreamResponse:
     if route.provider.interface == "anthropic":
-        body["model"] = route.provider.model
+        upstream_body = orjson.dumps({**body, "model": route.provider.model})
         async with open_upstream(
-            request.app[SESSION], route.provider, "messages", orjson.dumps(body), _forwarded(request)
+            request.app[SESSION], route.provider, "messages", upstream_body, _forwarded(request)
         ) as upstream:
             if stream:
                 return await relay_sse(request, upstream, ANTHROPIC_STREAM_CUT)

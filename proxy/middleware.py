@@ -66,6 +66,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
             model=record.model,
             provider=record.provider,
             stream=record.stream,
+            fallback_from=record.fallback_from,
             status=status,
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
             ttft_ms=None if record.first_byte is None else round((record.first_byte - started) * 1000, 2),
@@ -98,8 +99,12 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         return render_error(request, GatewayError("The gateway failed to handle this request."))
 
 
-async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """Every answer, streamed or not, carries the request id the access line logs (the client's, if it sent one)."""
+async def add_gateway_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer, streamed or not, carries the request id the access line logs (the client's, if it sent one),
+    and names the provider that failed when a fallback model answered."""
     record = request.get(ACCESS)
-    if record is not None:
-        response.headers["x-request-id"] = record.request_id
+    if record is None:
+        return
+    response.headers["x-request-id"] = record.request_id
+    if record.fallback_from is not None:
+        response.headers["x-plano-fallback-from"] = record.fallback_from

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from plano_proxy.proxy.app_keys import ACCESS, resolve_route
 from plano_proxy.proxy.errors import InvalidRequest, ModelNotFound
+from plano_proxy.proxy.fallback import with_fallbacks
 from plano_proxy.proxy.provider_calls import upstream_call
 from plano_proxy.proxy.routing import Route
 from plano_proxy.proxy.state import begin_turn
@@ -35,19 +36,23 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     request[ACCESS].stream = canonical.stream
     turn = await begin_turn(request, body, canonical)
     full = dataclasses.replace(canonical, items=(*turn.history, *turn.input_items))
-    call = upstream_call(full, route.provider, responses_client=True, builtin_tools=builtins)
     echo = {**echo_fields(body), **turn.echo()}
-    encoder = ResponsesEncoder(request=canonical, echo=echo, ids=random_id, clock=unix_time)
-    if canonical.stream:
-        framer = ResponsesFramer()
 
-        async def commit() -> None:
-            await turn.commit(route, encoder.response(), encoder.output_items(), framer.sent)
+    async def answer(candidate: Route) -> web.StreamResponse:
+        call = upstream_call(full, candidate.provider, responses_client=True, builtin_tools=builtins)
+        encoder = ResponsesEncoder(request=canonical, echo=echo, ids=random_id, clock=unix_time)
+        if canonical.stream:
+            framer = ResponsesFramer()
 
-        return await run_stream(request, route.provider, call, encoder, framer, before_terminal=commit)
-    final = await run_whole(request, route.provider, call, encoder, encoder.response)
-    await turn.commit(route, final, encoder.output_items(), None)
-    return json_response(final)
+            async def commit() -> None:
+                await turn.commit(candidate, encoder.response(), encoder.output_items(), framer.sent)
+
+            return await run_stream(request, candidate.provider, call, encoder, framer, before_terminal=commit)
+        final = await run_whole(request, candidate.provider, call, encoder, encoder.response)
+        await turn.commit(candidate, final, encoder.output_items(), None)
+        return json_response(final)
+
+    return await with_fallbacks(request, route, answer)
 
 
 def _route(request: web.Request, body: dict[str, Any]) -> Route:

@@ -18,11 +18,18 @@ class Route:
     provider: ProviderConfig
     requested: str
     """The name the client used, echoed back in the answer's ``model`` field."""
+    fallbacks: tuple[ProviderConfig, ...] = ()
+    """Providers to try, in order, when this one fails before its answer starts."""
+
+    def candidates(self) -> list[Route]:
+        """This route, then one per fallback, each keeping the name the client asked for."""
+        return [self, *(Route(provider, self.requested) for provider in self.fallbacks)]
 
 
 class ModelTable:
     def __init__(self, config: Config) -> None:
         self._aliases = dict(config.aliases)
+        self._alias_fallbacks = dict(config.alias_fallbacks)
         self._by_name: dict[str, ProviderConfig] = {}
         for provider in config.providers:
             self._by_name[provider.qualified_name] = provider
@@ -35,7 +42,7 @@ class ModelTable:
         if model is None or model == "":
             if self.default is None:
                 raise InvalidRequest("you must provide a model parameter", param="model")
-            return Route(self.default, self.default.model)
+            return Route(self.default, self.default.model, tuple(self._provider(n) for n in self.default.fallbacks))
         if not isinstance(model, str):
             raise InvalidRequest(
                 f"Invalid type for 'model': expected a string, but got {type(model).__name__}.", param="model"
@@ -44,7 +51,11 @@ class ModelTable:
         provider = self._by_name.get(target)
         if provider is None:
             raise ModelNotFound(model, self.names())
-        return Route(provider, model)
+        names = self._alias_fallbacks.get(model) or provider.fallbacks
+        return Route(provider, model, tuple(self._provider(name) for name in names))
+
+    def _provider(self, name: str) -> ProviderConfig:
+        return self._by_name[self._aliases.get(name, name)]
 
     def names(self) -> list[str]:
         """Every name a client may use: qualified names, bare ids and aliases."""
