@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from plano_proxy.proxy import conversations_api as conversations
 from plano_proxy.proxy import stored_responses as stored
-from plano_proxy.proxy.app_keys import CONFIG, MODELS, SESSION, STORE, WRITER
+from plano_proxy.proxy.app_keys import BACKGROUND_TASKS, CONFIG, MODELS, SESSION, STORE, WRITER
 from plano_proxy.proxy.chat import chat_completions
 from plano_proxy.proxy.config import Config
 from plano_proxy.proxy.cors import add_cors_headers, cors_middleware
@@ -31,6 +32,7 @@ def create_app(config: Config, *, multiprocess_metrics: bool = False) -> web.App
     app[MODELS] = ModelTable(config)
     app.on_response_prepare.append(add_gateway_headers)
     app.on_response_prepare.append(add_cors_headers)
+    app[BACKGROUND_TASKS] = set()
     app.cleanup_ctx.append(_upstream_session)
     if config.state_storage is not None:
         app.cleanup_ctx.append(_state_store)
@@ -83,6 +85,7 @@ async def _state_store(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await asyncio.gather(*app[BACKGROUND_TASKS], return_exceptions=True)
         await writer.stop()
         await store.close()
 

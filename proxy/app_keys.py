@@ -17,6 +17,8 @@ STORE = web.AppKey("store", Store)
 WRITER = web.AppKey("writer", BackgroundWriter)
 MODELS = web.AppKey("models", ModelTable)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
+BACKGROUND_TASKS = web.AppKey("background_tasks", set)
+"""Work that outlives its request (storing the partial answer of a stream whose client left); awaited at shutdown."""
 
 
 @dataclass(slots=True)

@@ -110,6 +110,8 @@ def _run_worker(config: Config, host: str, port: int, log_format: LogFormat, *, 
         print=None,
         shutdown_timeout=30,
         reuse_port=reuse_port,
+        # A client that disconnects cancels its handler at once, which closes the upstream request with it.
+        handler_cancellation=True,
     )
 
 

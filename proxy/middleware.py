@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -53,7 +54,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await _handle(request, handler)
         status = response.status
         return response
-    except ConnectionResetError:
+    except (ConnectionResetError, asyncio.CancelledError):
         status = CLIENT_CLOSED
         raise
     finally:

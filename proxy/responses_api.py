@@ -47,7 +47,13 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             async def commit() -> None:
                 await turn.commit(candidate, encoder.response(), encoder.output_items(), framer.sent)
 
-            return await run_stream(request, candidate.provider, call, encoder, framer, before_terminal=commit)
+            async def keep_partial() -> None:
+                encoder.interrupt("client_disconnected")
+                await commit()
+
+            return await run_stream(
+                request, candidate.provider, call, encoder, framer, before_terminal=commit, on_abort=keep_partial
+            )
         final = await run_whole(request, candidate.provider, call, encoder, encoder.response)
         await turn.commit(candidate, final, encoder.output_items(), None)
         return json_response(final)

@@ -6,14 +6,16 @@ A non-streaming request feeds the provider's whole answer through the same encod
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import aiohttp
 import orjson
 from aiohttp import web
 
-from plano_proxy.proxy.app_keys import SESSION
+from plano_proxy.proxy.app_keys import BACKGROUND_TASKS, SESSION
 from plano_proxy.proxy.config import ProviderConfig
 from plano_proxy.proxy.metrics import note_first_byte, note_upstream_error, note_usage, open_stream
 from plano_proxy.proxy.provider_calls import UpstreamCall
@@ -117,6 +119,7 @@ class ResponsesFramer:
 
 
 BeforeTerminal = Callable[[], Awaitable[None]]
+OnAbort = Callable[[], Awaitable[None]]
 
 
 async def run_whole(
@@ -146,8 +149,13 @@ async def run_stream(
     framer: Framer,
     forwarded: Mapping[str, str] | None = None,
     before_terminal: BeforeTerminal | None = None,
+    on_abort: OnAbort | None = None,
 ) -> web.StreamResponse:
-    """Relay a streaming call; `before_terminal` runs (e.g. a durable store) before the terminal event is sent."""
+    """Relay a streaming call; `before_terminal` runs (e.g. a durable store) before the terminal event is sent.
+
+    When the client goes away mid-stream the handler is cancelled: leaving this block closes the upstream request
+    at once, and `on_abort` (e.g. storing the partial answer) runs shielded from that cancellation.
+    """
     body = orjson.dumps(call.body)
     async with open_upstream(request.app[SESSION], provider, call.operation, body, forwarded) as upstream:
         response = web.StreamResponse(status=200, headers=SSE_HEADERS)
@@ -155,7 +163,7 @@ async def run_stream(
         relay = _Relay(request, response, encoder, framer, before_terminal)
         decoder = call.new_decoder()
         sse = SSEDecoder()
-        with open_stream(request):
+        with open_stream(request), _aborting(request, on_abort):
             try:
                 async for chunk in upstream.content.iter_any():
                     await relay.send([e for message in sse.decode(chunk) for e in decoder.feed(message)])
@@ -167,6 +175,20 @@ async def run_stream(
                 await relay.send([StreamError(502, "api_error", STREAM_CUT_MESSAGE)])
             await relay.close()
     return response
+
+
+@contextlib.contextmanager
+def _aborting(request: web.Request, on_abort: OnAbort | None) -> Iterator[None]:
+    try:
+        yield
+    except (asyncio.CancelledError, ConnectionResetError):
+        if on_abort is not None:
+            # A task of its own, so the partial answer is kept although this handler is being cancelled.
+            tasks = request.app[BACKGROUND_TASKS]
+            task = asyncio.get_running_loop().create_task(on_abort())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        raise
 
 
 class _Relay:

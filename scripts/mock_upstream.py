@@ -18,8 +18,9 @@ Behaviour, decided from the request:
   ``500``, ``503``, ``529``, ``401``, ``cut`` (the stream stops mid-way without its end), ``error-mid-stream`` (the
   provider's own in-stream error), ``slow-first-byte:<ms>``; ``x<N>`` after a fault limits it to the first N matching
   requests (``[[fault:500x2]]``).
-- ``[[events:N]]`` streams N text deltas (for benchmarks). Deltas are paced by ``--delta-delay-ms`` or the
-  ``x-mock-delta-delay-ms`` header.
+- ``[[events:N]]`` streams N text deltas (for benchmarks). Deltas are paced by ``[[delay:MS]]``, the
+  ``x-mock-delta-delay-ms`` header or ``--delta-delay-ms``. Streams whose reader disconnects are noted in
+  ``app[ABORTED]``.
 
 Every request received is recorded in ``app[REQUESTS]`` for tests to inspect.
 
@@ -32,6 +33,7 @@ import argparse
 import asyncio
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -82,9 +84,12 @@ class Heard:
 REQUESTS = web.AppKey("requests", list)
 FAULT_COUNTS = web.AppKey("fault_counts", dict)
 CONFIG = web.AppKey("config", MockConfig)
+ABORTED = web.AppKey("aborted", list)
+"""`time.monotonic()` of each stream whose reader disconnected before the end."""
 
 _FAULT = re.compile(r"\[\[fault:([a-z0-9:-]+?)(?:x(\d+))?\]\]")
 _EVENTS = re.compile(r"\[\[events:(\d+)\]\]")
+_DELAY = re.compile(r"\[\[delay:(\d+)\]\]")
 
 
 def echo_text(heard: Heard) -> str:
@@ -387,27 +392,47 @@ async def stream_sse(
     fault: Fault | None,
     error_event: Callable[[int], bytes],
     headers: dict[str, str],
+    delay: float,
 ) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream; charset=utf-8", **headers})
     await response.prepare(request)
-    delay = _delay(request)
+    try:
+        await _write_events(request, response, events, fault, error_event, delay)
+    except (ConnectionResetError, asyncio.CancelledError):
+        # The caller went away mid-stream: note when, so tests can see how fast a gateway gave up.
+        request.app[ABORTED].append(time.monotonic())
+        raise
+    return response
+
+
+async def _write_events(
+    request: web.Request,
+    response: web.StreamResponse,
+    events: list[bytes],
+    fault: Fault | None,
+    error_event: Callable[[int], bytes],
+    delay: float,
+) -> None:
     stop_at = len(events) // 2 if fault is not None and fault.kind in ("cut", "error-mid-stream") else None
     for index, event in enumerate(events):
         if stop_at is not None and index == max(stop_at, 2):
             if fault is not None and fault.kind == "cut":
                 assert request.transport is not None
                 request.transport.abort()
-                return response
+                return
             await response.write(error_event(index))
             break
         await response.write(event)
         if delay:
             await asyncio.sleep(delay)
     await response.write_eof()
-    return response
 
 
-def _delay(request: web.Request) -> float:
+def _delay(request: web.Request, heard: Heard) -> float:
+    """Pause between stream events: ``[[delay:MS]]`` in the last user text, the header, or the configured pace."""
+    match = _DELAY.search(heard.user_texts[-1]) if heard.user_texts else None
+    if match:
+        return int(match.group(1)) / 1000
     header = request.headers.get("x-mock-delta-delay-ms")
     return float(header) / 1000 if header else request.app[CONFIG].delta_delay
 
@@ -494,7 +519,8 @@ async def _answer(
         return early
     plan = plan_answer(heard)
     if body.get("stream") is True:
-        return await stream_sse(request, fmt.stream_events(plan, body), fault, fmt.error_event, fmt.HEADERS)
+        events = fmt.stream_events(plan, body)
+        return await stream_sse(request, events, fault, fmt.error_event, fmt.HEADERS, _delay(request, heard))
     return web.json_response(fmt.whole_body(plan, body), headers=fmt.HEADERS)
 
 
@@ -515,6 +541,7 @@ def create_mock_app(config: MockConfig | None = None) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[REQUESTS] = []
     app[FAULT_COUNTS] = {}
+    app[ABORTED] = []
     app[CONFIG] = config or MockConfig()
     for prefix in ("/v1", ""):
         app.router.add_post(f"{prefix}/chat/completions", handle_chat)

@@ -325,12 +325,25 @@ class ResponsesEncoder:
         self._status = "completed"
         return [*events, {"type": "response.completed", "response": self.response()}]
 
+    def interrupt(self, reason: str) -> None:
+        """End the answer early without an event (the client is gone): status incomplete, partial items kept."""
+        if self._ended:
+            return
+        self._ended = True
+        self._status = "incomplete"
+        self._incomplete = {"reason": reason}
+        self._completed_at = self._clock()
+        self._keep_partial_items()
+
+    def _keep_partial_items(self) -> None:
+        self._output += [self._partial(opened) for opened in self._open.values() if opened.item["type"] != "reasoning"]
+        self._open.clear()
+
     def _failed(self, error: StreamError) -> list[Payload]:
         self._ended = True
         self._status = "failed"
         self._error = {"code": "server_error" if error.status >= 500 else error.type, "message": error.message}
-        self._output += [self._partial(opened) for opened in self._open.values() if opened.item["type"] != "reasoning"]
-        self._open.clear()
+        self._keep_partial_items()
         return [{"type": "response.failed", "response": self.response()}]
 
     @staticmethod

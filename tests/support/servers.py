@@ -39,7 +39,7 @@ class ServerThread:
 
     async def _start(self) -> None:
         self.app = self._make_app()
-        self._runner = web.AppRunner(self.app, access_log=None)
+        self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._requested_port)
         await site.start()
