@@ -108,7 +108,7 @@ def _run_worker(config: Config, host: str, port: int, log_format: LogFormat, *, 
         port=port,
         access_log=None,
         print=None,
-        shutdown_timeout=30,
+        shutdown_timeout=config.listener.shutdown_grace,
         reuse_port=reuse_port,
         # A client that disconnects cancels its handler at once, which closes the upstream request with it.
         handler_cancellation=True,

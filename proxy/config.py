@@ -31,6 +31,8 @@ class Listener:
     port: int = 12000
     timeout: float = 300.0
     name: str = "model_listener"
+    shutdown_grace: float = 30.0
+    """On SIGTERM: how long open requests and streams may take to finish before the gateway stops."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +248,7 @@ def _listener(raw: Any) -> Listener:
         port=_int(item.get("port", 12000), f"{where}.port", minimum=0, maximum=65535),
         timeout=_duration(item.get("timeout", "300s"), f"{where}.timeout"),
         name=_str(item.get("name", "model_listener"), f"{where}.name"),
+        shutdown_grace=_duration(item.get("shutdown_grace", "30s"), f"{where}.shutdown_grace"),
     )
 
 

@@ -1,0 +1,92 @@
+"""The gateway as a real process: SIGTERM lets open streams finish; kill -9 loses no acknowledged response."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import openai
+from support.gateway import gateway_config_text
+from support.processes import GatewayProcess
+from support.servers import ServerThread
+
+
+def write_config(tmp_path: Path, mock: ServerThread) -> Path:
+    config = tmp_path / "plano_config.yaml"
+    storage = f"state_storage: {{type: sqlite, path: '{tmp_path / 'state.db'}'}}\n"
+    config.write_text(gateway_config_text(mock.url, storage))
+    return config
+
+
+def test_sigterm_lets_an_open_stream_finish(tmp_path: Path, mock_upstream: ServerThread) -> None:
+    """A stream running when SIGTERM arrives completes (and is stored); the process then exits 0."""
+    gateway = GatewayProcess(write_config(tmp_path, mock_upstream))
+    body = json.dumps({"model": "gpt-4o-mini", "input": "[[events:40]] [[delay:25]] slow", "stream": True}).encode()
+    request = urllib.request.Request(
+        f"{gateway.url}/v1/responses", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        first = response.readline()
+        gateway.process.terminate()
+        rest = response.read().decode()
+    assert first.startswith(b"event: response.created")
+    assert "event: response.completed" in rest
+    gateway.process.wait(timeout=30)  # a second SIGTERM would cut the graceful shutdown short
+    code = gateway.stop()
+    assert code == 0, gateway.log()[-3000:]
+    response_id = rest.split('"type":"response.completed"', 1)[1].split('"id":"', 1)[1].split('"', 1)[0]
+    restarted = GatewayProcess(write_config(tmp_path, mock_upstream))
+    try:
+        client = openai.OpenAI(base_url=f"{restarted.url}/v1", api_key="k", max_retries=0)
+        assert client.responses.retrieve(response_id).status == "completed"
+    finally:
+        restarted.stop()
+
+
+def test_kill_9_loses_no_acknowledged_response(tmp_path: Path, mock_upstream: ServerThread) -> None:
+    """Under load, kill -9; after a restart every response that was acknowledged is retrievable and continuable."""
+    config = write_config(tmp_path, mock_upstream)
+    gateway = GatewayProcess(config)
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
+        previous = None
+        while not stop.is_set():
+            try:
+                response = client.responses.create(model="gpt-4o-mini", input="durable?", previous_response_id=previous)
+            except openai.APIError:
+                return
+            acknowledged.append(response.id)
+            previous = response.id
+
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    time.sleep(1.0)
+    gateway.kill()
+    stop.set()
+    for worker in workers:
+        worker.join(timeout=10)
+    print(f"{len(acknowledged)} responses acknowledged before kill -9")
+    assert len(acknowledged) > 20
+    restarted = GatewayProcess(config)
+    try:
+        client = openai.OpenAI(base_url=f"{restarted.url}/v1", api_key="k", max_retries=0)
+        missing = []
+        for response_id in acknowledged:
+            try:
+                client.responses.retrieve(response_id)
+            except openai.NotFoundError:
+                missing.append(response_id)
+        assert missing == []
+        follow = client.responses.create(
+            model="gpt-4o-mini", input="after the crash", previous_response_id=acknowledged[-1]
+        )
+        assert "after the crash" in follow.output_text
+    finally:
+        restarted.stop()
