@@ -398,8 +398,10 @@ async def stream_sse(
     await response.prepare(request)
     try:
         await _write_events(request, response, events, fault, error_event, delay)
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:
         # The caller went away mid-stream: note when, so tests can see how fast a gateway gave up.
+        request.app[ABORTED].append(time.monotonic())
+    except asyncio.CancelledError:
         request.app[ABORTED].append(time.monotonic())
         raise
     return response

@@ -74,3 +74,22 @@ def test_state_is_scoped_per_key(guarded: ServerThread) -> None:
     assert a.responses.retrieve(mine.id).id == mine.id
     follow = a.responses.create(model="gpt-4o-mini", input="again", previous_response_id=mine.id)
     assert "secret of team a" in follow.output_text
+
+
+def test_provider_keys_go_only_to_their_own_provider(make_gateway, mock_upstream: ServerThread) -> None:
+    """Across every request the mock has received, the OpenAI canary key only reached OpenAI-style endpoints and the
+    Anthropic canary key only the Messages endpoint."""
+    gateway = make_gateway(None)
+    openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0).chat.completions.create(
+        model="claude-sonnet-4-5", messages=[{"role": "user", "content": "x"}]
+    )
+    anthropic.Anthropic(base_url=gateway.url, api_key="k", max_retries=0).messages.create(
+        model="gpt-4o-mini", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+    )
+    assert mock_upstream.app is not None
+    for sent in mock_upstream.app[REQUESTS]:
+        text = str(sent.headers) + str(sent.body)
+        if ANTHROPIC_KEY in text:
+            assert sent.path.startswith("/v1/messages")
+        if OPENAI_KEY in text:
+            assert not sent.path.startswith("/v1/messages")

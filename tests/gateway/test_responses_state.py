@@ -220,3 +220,17 @@ def test_bad_responses_input_is_400(make_gateway: GatewayFactory) -> None:
     gateway = make_gateway("memory")
     response = http.post(f"{gateway.url}/v1/responses", {"model": "gpt-4o-mini", "input": 5})
     assert response.status == 400 and response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_failure_after_first_byte_is_stored_as_failed(make_gateway) -> None:
+    """A provider stream that breaks mid-way ends with response.failed, and that failed response is stored with its
+    partial output."""
+    client = openai.OpenAI(base_url=f"{make_gateway('sqlite').url}/v1", api_key="k", max_retries=0)
+    with client.responses.stream(
+        model="gpt-4o-mini", input="[[fault:cut]] one two three four five six seven"
+    ) as stream:
+        events = list(stream)
+    assert events[-1].type == "response.failed"
+    stored = client.responses.retrieve(events[-1].response.id)
+    assert stored.status == "failed" and stored.error is not None
+    assert stored.output and stored.output[0].content[0].text.startswith("mock-gpt-4o-mini")
