@@ -90,6 +90,7 @@ def _check_messages_body(body: dict[str, Any], *, need_max_tokens: bool) -> None
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
             raise InvalidRequest(f"messages.{index}: each message needs a role of 'user' or 'assistant'")
+        _check_content(message.get("content"), f"messages.{index}.content")
     max_tokens = body.get("max_tokens")
     if need_max_tokens and max_tokens is None:
         raise InvalidRequest("max_tokens: Field required")
@@ -97,3 +98,13 @@ def _check_messages_body(body: dict[str, Any], *, need_max_tokens: bool) -> None
         raise InvalidRequest("max_tokens: Input should be a valid integer greater than or equal to 1")
     if "stream" in body and not isinstance(body["stream"], bool):
         raise InvalidRequest("stream: Input should be a valid boolean")
+
+
+def _check_content(content: Any, where: str) -> None:
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise InvalidRequest(f"{where}: Input should be a valid string or a list of content blocks")
+    for index, block in enumerate(content):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise InvalidRequest(f"{where}.{index}: each content block must be an object with a 'type'")

@@ -460,7 +460,10 @@ async def handle_chat(request: web.Request) -> web.StreamResponse:
     _record(request, body)
     if not isinstance(body, dict) or not body.get("messages"):
         return openai_error(400, "'messages' is a required property", "invalid_request_error", None, "messages")
-    heard = heard_from_chat(body)
+    try:
+        heard = heard_from_chat(body)
+    except (AttributeError, TypeError, KeyError, IndexError):
+        return openai_error(400, "The request body is not a valid chat request.", "invalid_request_error", None)
     return await _answer(request, heard, body, chat_format, anthropic=False)
 
 
@@ -478,7 +481,11 @@ async def handle_responses(request: web.Request) -> web.StreamResponse:
             "previous_response_not_found",
             "previous_response_id",
         )
-    return await _answer(request, heard_from_responses(body), body, responses_format, anthropic=False)
+    try:
+        heard = heard_from_responses(body)
+    except (AttributeError, TypeError, KeyError, IndexError):
+        return openai_error(400, "The request body is not a valid Responses request.", "invalid_request_error", None)
+    return await _answer(request, heard, body, responses_format, anthropic=False)
 
 
 async def handle_messages(request: web.Request) -> web.StreamResponse:
@@ -487,7 +494,11 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     problem = _anthropic_problem(request, body)
     if problem is not None:
         return problem
-    return await _answer(request, heard_from_anthropic(body), body, anthropic_format, anthropic=True)
+    try:
+        heard = heard_from_anthropic(body)
+    except (AttributeError, TypeError, KeyError, IndexError):
+        return anthropic_error(400, "invalid_request_error", "messages: the content blocks are not valid")
+    return await _answer(request, heard, body, anthropic_format, anthropic=True)
 
 
 async def handle_count_tokens(request: web.Request) -> web.Response:

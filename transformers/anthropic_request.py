@@ -45,24 +45,34 @@ def anthropic_request_to_canonical(body: dict[str, Any]) -> CanonicalRequest:
     items: list[Item] = []
     for index, message in enumerate(messages):
         items += _message_items(message, f"messages.{index}")
-    thinking = body.get("thinking") or {}
-    metadata = body.get("metadata") or {}
+    thinking, metadata = _object(body, "thinking"), _object(body, "metadata")
+    tool_choice, output_config = _object(body, "tool_choice"), _object(body, "output_config")
     return CanonicalRequest(
         model=str(body.get("model") or ""),
         items=tuple(items),
         instructions=_system_text(body.get("system")),
         tools=_tools(body.get("tools")),
-        tool_choice=_tool_choice(body.get("tool_choice")),
-        parallel_tool_calls=False if (body.get("tool_choice") or {}).get("disable_parallel_tool_use") else None,
+        tool_choice=_tool_choice(tool_choice),
+        parallel_tool_calls=False if tool_choice.get("disable_parallel_tool_use") else None,
         temperature=body.get("temperature"),
         top_p=body.get("top_p"),
         max_output_tokens=body.get("max_tokens"),
         stop=tuple(body.get("stop_sequences") or ()),
-        output_format=_output_format(body.get("output_config") or {}),
-        reasoning=_reasoning(thinking, body.get("output_config") or {}),
+        output_format=_output_format(output_config),
+        reasoning=_reasoning(thinking, output_config),
         user=metadata.get("user_id"),
         stream=body.get("stream") is True,
     )
+
+
+def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
+    """An optional object field: {} when absent, a 400 naming the field when it is not an object."""
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RequestError(f"{key}: Input should be a valid dictionary or object", key)
+    return value
 
 
 def _system_text(system: Any) -> str | None:
