@@ -11,6 +11,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 
@@ -46,7 +47,7 @@ def migrate(config: Config) -> int:
         return 0
 
     async def run() -> None:
-        options = {"schema": settings.schema} if settings.schema else {}
+        options: dict[str, Any] = {"schema": settings.schema} if settings.schema else {}
         store = await open_store(
             settings.type, path=settings.path, connection_string=settings.connection_string, **options
         )

@@ -102,7 +102,7 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     registry = metrics.registry
     if metrics.multiprocess:
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
     return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from typing import Any, Protocol
 
 import aiohttp
@@ -119,7 +119,7 @@ class ResponsesFramer:
 
 
 BeforeTerminal = Callable[[], Awaitable[None]]
-OnAbort = Callable[[], Awaitable[None]]
+OnAbort = Callable[[], Coroutine[Any, Any, None]]
 
 
 async def run_whole(
@@ -185,7 +185,7 @@ def _aborting(request: web.Request, on_abort: OnAbort | None) -> Iterator[None]:
         if on_abort is not None:
             # A task of its own, so the partial answer is kept although this handler is being cancelled.
             tasks = request.app[BACKGROUND_TASKS]
-            task = asyncio.get_running_loop().create_task(on_abort())
+            task: asyncio.Task[None] = asyncio.get_running_loop().create_task(on_abort())
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         raise

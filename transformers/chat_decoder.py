@@ -72,7 +72,8 @@ class ChatStreamDecoder:
         if not isinstance(chunk, dict):
             return []
         if "error" in chunk or chunk.get("object") == "error":
-            error = chunk.get("error") if isinstance(chunk.get("error"), dict) else chunk
+            nested = chunk.get("error")
+            error: dict[str, Any] = nested if isinstance(nested, dict) else chunk
             code = str(error.get("code") or error.get("type") or "")
             return self._fail(
                 _ERROR_STATUS.get(code, 500),

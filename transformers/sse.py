@@ -87,7 +87,7 @@ def frame_data(payload: dict[str, Any]) -> bytes:
 
 def frame_named(payload: dict[str, Any]) -> bytes:
     """An event whose ``event:`` line repeats the payload's ``type``, as Anthropic and Responses streams use."""
-    return b"event: " + payload["type"].encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+    return b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
 DONE = b"data: [DONE]\n\n"
