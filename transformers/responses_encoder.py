@@ -3,6 +3,18 @@
 Events come in OpenAI's order: ``response.created``, ``response.in_progress``, then per output item ``added`` … part
 and delta events … ``done``, then one terminal event (``response.completed``, ``response.incomplete`` or
 ``response.failed``). Payloads carry no ``sequence_number``: the gateway stamps it as each event leaves.
+
+- Each canonical block becomes one output item: text → a ``message`` (``msg_``) with one ``output_text`` part, a
+  refusal → a ``message`` with one ``refusal`` part, a tool call → a ``function_call`` (``fc_``, the upstream's
+  ``call_id``), reasoning → a ``reasoning`` item (``rs_``) whose summary is the reasoning text and whose
+  ``encrypted_content`` is OpenAI's own or, for Anthropic thinking, the block packed by `reasoning_codec`.
+- The closing events of the most recent item are held until the next event shows whether the answer went on: when
+  it stopped on ``max_output_tokens`` or a content filter, that last item is ``incomplete``, as OpenAI reports it.
+- A mid-stream failure ends the stream with ``response.failed`` alone (``error: {code, message}``), which is what
+  OpenAI sends when a model fails mid-answer; no ``error`` event precedes it, since the openai SDK would raise on the
+  nested form before the client sees the failed response, and the flat form is not valid Open Responses.
+- `response()` builds the object from the same state as the stream, so streaming and non-streaming cannot drift;
+  `output_items()` gives the finished items in canonical form for the state store.
 """
 
 from __future__ import annotations
@@ -38,39 +50,57 @@ ECHO_DEFAULTS: dict[str, Any] = {
     "parallel_tool_calls": True,
     "temperature": 1.0,
     "top_p": 1.0,
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+    "top_logprobs": 0,
     "max_output_tokens": None,
+    "max_tool_calls": None,
     "previous_response_id": None,
     "metadata": {},
-    "text": {"format": {"type": "text"}},
+    "text": {"format": {"type": "text"}, "verbosity": "medium"},
     "truncation": "disabled",
     "reasoning": {"effort": None, "summary": None},
     "store": True,
-    "user": None,
     "background": False,
     "service_tier": "auto",
+    "user": None,
+    "safety_identifier": None,
+    "prompt_cache_key": None,
+    "prompt_cache_retention": None,
 }
+_ERROR_CODES = frozenset(
+    {
+        "server_error", "rate_limit_exceeded", "invalid_prompt", "vector_store_timeout", "invalid_image",
+        "invalid_image_format", "invalid_base64_image", "invalid_image_url", "image_too_large", "image_too_small",
+        "image_parse_error", "image_content_policy_violation", "invalid_image_mode", "image_file_too_large",
+        "unsupported_image_media_type", "empty_image_file", "failed_to_download_image", "image_file_not_found",
+        "context_length_exceeded",
+    }
+)  # fmt: skip
+_PREFIXES = {"message": "msg_", "function_call": "fc_", "reasoning": "rs_"}
 
 
 def echo_fields(body: dict[str, Any]) -> dict[str, Any]:
     """The request fields a response object echoes, with OpenAI's defaults for those the client left out."""
     echo = {key: body[key] if body.get(key) is not None else default for key, default in ECHO_DEFAULTS.items()}
     echo["model"] = body.get("model")
+    if isinstance(echo["tools"], list):
+        echo["tools"] = [_echo_tool(tool) for tool in echo["tools"]]
+    if isinstance(body.get("text"), dict):
+        echo["text"] = {**ECHO_DEFAULTS["text"], **body["text"]}
+        fmt = echo["text"].get("format")
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            echo["text"]["format"] = {"description": None, "strict": None, **fmt}
+    if isinstance(body.get("reasoning"), dict):
+        echo["reasoning"] = {**ECHO_DEFAULTS["reasoning"], **body["reasoning"]}
     return echo
 
 
-_HANDLERS: dict[type, str] = {
-    TextDelta: "_on_text",
-    RefusalDelta: "_on_refusal",
-    ReasoningDelta: "_on_reasoning",
-    ReasoningSignature: "_on_signature",
-    RedactedReasoning: "_on_redacted",
-    ToolCallStart: "_tool_start",
-    ToolCallDelta: "_on_tool_delta",
-    BlockEnd: "_on_block_end",
-    Usage: "_on_usage",
-    Finish: "_on_finish",
-    StreamError: "_failed",
-}
+def _echo_tool(tool: Any) -> Any:
+    """A function tool as OpenAI echoes it: every field present; built-in tools exactly as sent."""
+    if not isinstance(tool, dict) or tool.get("type") != "function":
+        return tool
+    return {"description": None, "parameters": None, "strict": None, **tool}
 
 
 @dataclass(slots=True)
@@ -87,13 +117,16 @@ class ResponsesEncoder:
     def __init__(
         self, request: CanonicalRequest, echo: dict[str, Any], ids: IdFactory, clock: Callable[[], int]
     ) -> None:
+        self._request = request
         self._echo = echo
         self._ids = ids
         self._clock = clock
         self._id = ids("resp_")
         self._created_at = clock()
-        self._output: list[Item] = []
+        self._output: dict[int, Item] = {}
+        """Finished items by output index (items may finish out of order when several are open at once)."""
         self._open: dict[int, _OpenItem] = {}
+        self._held: _OpenItem | None = None
         self._next_index = 0
         self._usage = Usage()
         self._status = "in_progress"
@@ -110,36 +143,46 @@ class ResponsesEncoder:
     def feed(self, event: Event) -> list[Payload]:
         if self._ended:
             return []
-        return self._start() + self._dispatch(event)
+        events = self._start()
+        if not isinstance(event, Usage | Finish | StreamError | BlockEnd):
+            events += self._release("completed")
+        handler = getattr(self, _HANDLERS.get(type(event), ""), None)
+        return events + (handler(event) if handler is not None else [])
 
     def finish(self) -> list[Payload]:
+        """The upstream ended without a finish reason: the answer is complete as it stands."""
         if self._ended:
             return []
         return self._start() + self._terminal("stop")
 
     def response(self) -> Payload:
+        final = self._status not in ("in_progress", "queued")
+        tier = self._echo.get("service_tier", "auto")
         body: Payload = {
             "id": self._id,
             "object": "response",
             "created_at": self._created_at,
             "status": self._status,
+            "completed_at": self._completed_at,
             "error": self._error,
             "incomplete_details": self._incomplete,
             **self._echo,
-            "output": list(self._output),
-            "usage": None if self._status == "in_progress" else self._usage_body(),
-            "completed_at": self._completed_at,
+            "service_tier": "default" if final and tier == "auto" else tier,
+            "output": self._finished_items(),
+            "usage": self._usage_body() if final else None,
         }
+        if body.get("conversation") is None:
+            body.pop("conversation", None)  # OpenAI omits the key when the request used no conversation
         return body
 
     def output_items(self) -> list[Item]:
-        return list(self._output)
+        """The finished output items in canonical form (output text parts without ``logprobs``)."""
+        return [_canonical(item) for item in self._finished_items()]
 
-    # -- dispatch --------------------------------------------------------------------------------------------------
+    def _finished_items(self) -> list[Item]:
+        return [self._output[index] for index in sorted(self._output)]
 
-    def _dispatch(self, event: Event) -> list[Payload]:
-        handler = getattr(self, _HANDLERS.get(type(event), ""), None)
-        return handler(event) if handler is not None else []
+    # -- handlers --------------------------------------------------------------------------------------------------
 
     def _on_text(self, event: TextDelta) -> list[Payload]:
         return self._text_delta(event.index, event.text, "output_text")
@@ -148,7 +191,15 @@ class ResponsesEncoder:
         return self._text_delta(event.index, event.text, "refusal")
 
     def _on_reasoning(self, event: ReasoningDelta) -> list[Payload]:
-        return self._reasoning_delta(event.index, event.text)
+        events = self._open_reasoning(event.index)
+        opened = self._open[event.index]
+        ref = {**self._ref(opened), "summary_index": 0}
+        if not opened.parts:
+            events.append(
+                {"type": "response.reasoning_summary_part.added", **ref, "part": {"type": "summary_text", "text": ""}}
+            )
+        opened.parts.append(event.text)
+        return [*events, {"type": "response.reasoning_summary_text.delta", **ref, "delta": event.text}]
 
     def _on_signature(self, event: ReasoningSignature) -> list[Payload]:
         events = self._open_reasoning(event.index)
@@ -157,15 +208,29 @@ class ResponsesEncoder:
         return events
 
     def _on_redacted(self, event: RedactedReasoning) -> list[Payload]:
-        opened = self._new_item(event.index, {"type": "reasoning", "summary": []})
+        events = self._open_reasoning(event.index)
+        opened = self._open[event.index]
         opened.signature, opened.origin = event.data, "redacted"
-        return [self._added(opened), *self._close(event.index)]
+        return events
+
+    def _on_tool_start(self, event: ToolCallStart) -> list[Payload]:
+        body = {"type": "function_call", "status": "in_progress", "call_id": event.call_id, "name": event.name}
+        return [self._added(self._new_item(event.index, {**body, "arguments": ""}))]
 
     def _on_tool_delta(self, event: ToolCallDelta) -> list[Payload]:
-        return self._tool_delta(event.index, event.arguments)
+        opened = self._open.get(event.index)
+        if opened is None or opened.item["type"] != "function_call" or not event.arguments:
+            return []
+        opened.parts.append(event.arguments)
+        return [{"type": "response.function_call_arguments.delta", **self._ref(opened), "delta": event.arguments}]
 
     def _on_block_end(self, event: BlockEnd) -> list[Payload]:
-        return self._close(event.index)
+        opened = self._open.pop(event.index, None)
+        if opened is None:
+            return []
+        events = self._release("completed")
+        self._held = opened
+        return events
 
     def _on_usage(self, event: Usage) -> list[Payload]:
         self._usage = event
@@ -173,6 +238,16 @@ class ResponsesEncoder:
 
     def _on_finish(self, event: Finish) -> list[Payload]:
         return self._terminal(event.reason)
+
+    def _on_error(self, error: StreamError) -> list[Payload]:
+        events = self._release("completed")
+        self._ended = True
+        self._status = "failed"
+        self._error = {"code": _error_code(error), "message": error.message}
+        self._keep_partial_items()
+        return [*events, {"type": "response.failed", "response": self.response()}]
+
+    # -- items -----------------------------------------------------------------------------------------------------
 
     def _start(self) -> list[Payload]:
         if self._started:
@@ -184,19 +259,18 @@ class ResponsesEncoder:
             {"type": "response.in_progress", "response": snapshot},
         ]
 
-    # -- items -----------------------------------------------------------------------------------------------------
-
     def _new_item(self, index: int, body: Item) -> _OpenItem:
-        prefix = {"message": "msg_", "function_call": "fc_", "reasoning": "rs_"}[body["type"]]
-        opened = _OpenItem(self._next_index, {"id": self._ids(prefix), **body})
+        opened = _OpenItem(self._next_index, {"id": self._ids(_PREFIXES[body["type"]]), **body})
         self._next_index += 1
         self._open[index] = opened
         return opened
 
-    def _added(self, opened: _OpenItem) -> Payload:
+    @staticmethod
+    def _added(opened: _OpenItem) -> Payload:
         return {"type": "response.output_item.added", "output_index": opened.output_index, "item": dict(opened.item)}
 
-    def _ref(self, opened: _OpenItem) -> Payload:
+    @staticmethod
+    def _ref(opened: _OpenItem) -> Payload:
         return {"item_id": opened.item["id"], "output_index": opened.output_index}
 
     def _text_delta(self, index: int, text: str, part_type: str) -> list[Payload]:
@@ -206,83 +280,61 @@ class ResponsesEncoder:
             opened = self._new_item(
                 index, {"type": "message", "status": "in_progress", "role": "assistant", "content": []}
             )
-            part = (
-                {"type": part_type, "text": "", "annotations": []}
-                if part_type == "output_text"
-                else {"type": "refusal", "refusal": ""}
-            )
             opened.part_type = part_type
             events += [
                 self._added(opened),
-                {"type": "response.content_part.added", **self._ref(opened), "content_index": 0, "part": part},
+                {"type": "response.content_part.added", **self._ref(opened), "content_index": 0, "part": _part(opened)},
             ]
         opened.parts.append(text)
-        kind = "response.output_text.delta" if part_type == "output_text" else "response.refusal.delta"
-        delta: Payload = {"type": kind, **self._ref(opened), "content_index": 0, "delta": text}
         if part_type == "output_text":
-            delta["logprobs"] = []
-        return [*events, delta]
+            delta: Payload = {"type": "response.output_text.delta", "content_index": 0, "delta": text, "logprobs": []}
+        else:
+            delta = {"type": "response.refusal.delta", "content_index": 0, "delta": text}
+        return [*events, {**delta, **self._ref(opened)}]
 
     def _open_reasoning(self, index: int) -> list[Payload]:
         if index in self._open:
             return []
         return [self._added(self._new_item(index, {"type": "reasoning", "summary": []}))]
 
-    def _reasoning_delta(self, index: int, text: str) -> list[Payload]:
-        events = self._open_reasoning(index)
-        opened = self._open[index]
-        ref = {**self._ref(opened), "summary_index": 0}
-        if not opened.parts:
-            events.append(
-                {"type": "response.reasoning_summary_part.added", **ref, "part": {"type": "summary_text", "text": ""}}
-            )
-        opened.parts.append(text)
-        return [*events, {"type": "response.reasoning_summary_text.delta", **ref, "delta": text}]
+    # -- closing ---------------------------------------------------------------------------------------------------
 
-    def _tool_start(self, event: ToolCallStart) -> list[Payload]:
-        body = {
-            "type": "function_call",
-            "status": "in_progress",
-            "call_id": event.call_id,
-            "name": event.name,
-            "arguments": "",
-        }
-        return [self._added(self._new_item(event.index, body))]
+    def _release(self, status: str) -> list[Payload]:
+        """Send the closing events of the held item, now that its final status is known."""
+        held, self._held = self._held, None
+        return [] if held is None else self._close(held, status)
 
-    def _tool_delta(self, index: int, arguments: str) -> list[Payload]:
-        opened = self._open.get(index)
-        if opened is None or not arguments:
-            return []
-        opened.parts.append(arguments)
-        return [{"type": "response.function_call_arguments.delta", **self._ref(opened), "delta": arguments}]
-
-    def _close(self, index: int) -> list[Payload]:
-        opened = self._open.pop(index, None)
-        if opened is None:
-            return []
+    def _close(self, opened: _OpenItem, status: str) -> list[Payload]:
         closer = {"message": self._close_message, "function_call": self._close_call, "reasoning": self._close_reasoning}
-        events, item = closer[opened.item["type"]](opened)
-        self._output.append(item)
+        events, item = closer[opened.item["type"]](opened, status)
+        self._output[opened.output_index] = item
         return [*events, {"type": "response.output_item.done", "output_index": opened.output_index, "item": item}]
 
-    def _close_message(self, opened: _OpenItem) -> tuple[list[Payload], Item]:
+    def _close_message(self, opened: _OpenItem, status: str) -> tuple[list[Payload], Item]:
         text = "".join(opened.parts)
         ref = {**self._ref(opened), "content_index": 0}
+        part = _part(opened, text)
         if opened.part_type == "output_text":
-            part: Payload = {"type": "output_text", "text": text, "annotations": []}
-            events = [{"type": "response.output_text.done", **ref, "text": text, "logprobs": []}]
+            done: Payload = {"type": "response.output_text.done", **ref, "text": text, "logprobs": []}
         else:
-            part = {"type": "refusal", "refusal": text}
-            events = [{"type": "response.refusal.done", **ref, "refusal": text}]
-        events.append({"type": "response.content_part.done", **ref, "part": part})
-        return events, {**opened.item, "status": "completed", "content": [part]}
+            done = {"type": "response.refusal.done", **ref, "refusal": text}
+        events = [done, {"type": "response.content_part.done", **ref, "part": part}]
+        return events, {**opened.item, "status": status, "content": [part]}
 
-    def _close_call(self, opened: _OpenItem) -> tuple[list[Payload], Item]:
+    def _close_call(self, opened: _OpenItem, status: str) -> tuple[list[Payload], Item]:
+        events: list[Payload] = []
+        if not opened.parts and status == "completed":
+            # A call without arguments still carries a JSON object, as OpenAI's calls always do.
+            opened.parts.append("{}")
+            events.append({"type": "response.function_call_arguments.delta", **self._ref(opened), "delta": "{}"})
         arguments = "".join(opened.parts)
-        events = [{"type": "response.function_call_arguments.done", **self._ref(opened), "arguments": arguments}]
-        return events, {**opened.item, "status": "completed", "arguments": arguments}
+        name = opened.item["name"]
+        events.append(
+            {"type": "response.function_call_arguments.done", **self._ref(opened), "name": name, "arguments": arguments}
+        )
+        return events, {**opened.item, "status": status, "arguments": arguments}
 
-    def _close_reasoning(self, opened: _OpenItem) -> tuple[list[Payload], Item]:
+    def _close_reasoning(self, opened: _OpenItem, status: str) -> tuple[list[Payload], Item]:
         text = "".join(opened.parts)
         events: list[Payload] = []
         summary = []
@@ -294,69 +346,41 @@ class ResponsesEncoder:
                 {"type": "response.reasoning_summary_part.done", **ref, "part": part},
             ]
             summary = [part]
-        return events, {**opened.item, "summary": summary, "encrypted_content": self._encrypted(opened, text)}
-
-    @staticmethod
-    def _encrypted(opened: _OpenItem, text: str) -> str | None:
-        if opened.signature is None:
-            return None
-        if opened.origin == "openai":
-            return opened.signature
-        if opened.origin == "redacted":
-            return pack_anthropic_block({"type": "redacted_thinking", "data": opened.signature})
-        return pack_anthropic_block({"type": "thinking", "thinking": text, "signature": opened.signature})
+        return events, {**opened.item, "summary": summary, "encrypted_content": _encrypted(opened, text)}
 
     # -- terminal --------------------------------------------------------------------------------------------------
 
-    def _close_all(self) -> list[Payload]:
-        events: list[Payload] = []
-        for index in sorted(self._open, key=lambda i: self._open[i].output_index):
-            events += self._close(index)
-        return events
-
     def _terminal(self, reason: str) -> list[Payload]:
-        events = self._close_all()
+        cut = reason in ("length", "content_filter")
+        events = self._release("incomplete" if cut and not self._open else "completed")
+        for opened in sorted(self._open.values(), key=lambda o: o.output_index):
+            events += self._close(opened, "incomplete" if cut else "completed")
+        self._open.clear()
         self._ended = True
-        self._completed_at = self._clock()
-        if reason in ("length", "content_filter"):
+        if cut:
             self._status = "incomplete"
             self._incomplete = {"reason": "max_output_tokens" if reason == "length" else "content_filter"}
             return [*events, {"type": "response.incomplete", "response": self.response()}]
         self._status = "completed"
+        self._completed_at = self._clock()
         return [*events, {"type": "response.completed", "response": self.response()}]
 
     def interrupt(self, reason: str) -> None:
         """End the answer early without an event (the client is gone): status incomplete, partial items kept."""
         if self._ended:
             return
+        self._release("completed")
         self._ended = True
         self._status = "incomplete"
         self._incomplete = {"reason": reason}
-        self._completed_at = self._clock()
         self._keep_partial_items()
 
     def _keep_partial_items(self) -> None:
-        self._output += [self._partial(opened) for opened in self._open.values() if opened.item["type"] != "reasoning"]
+        """Unfinished items as they stood, marked incomplete (reasoning without its signature cannot be replayed)."""
+        for opened in sorted(self._open.values(), key=lambda o: o.output_index):
+            if opened.item["type"] != "reasoning":
+                self._close(opened, "incomplete")
         self._open.clear()
-
-    def _failed(self, error: StreamError) -> list[Payload]:
-        self._ended = True
-        self._status = "failed"
-        self._error = {"code": "server_error" if error.status >= 500 else error.type, "message": error.message}
-        self._keep_partial_items()
-        return [{"type": "response.failed", "response": self.response()}]
-
-    @staticmethod
-    def _partial(opened: _OpenItem) -> Item:
-        """What an unfinished item had when the stream failed, kept with the failed response."""
-        item = opened.item
-        if item["type"] == "message":
-            return {
-                **item,
-                "status": "incomplete",
-                "content": [{"type": "output_text", "text": "".join(opened.parts), "annotations": []}],
-            }
-        return {**item, "status": "incomplete", "arguments": "".join(opened.parts)}
 
     def _usage_body(self) -> dict[str, Any]:
         usage = self._usage
@@ -367,3 +391,49 @@ class ResponsesEncoder:
             "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
             "total_tokens": usage.input_tokens + usage.output_tokens,
         }
+
+
+_HANDLERS: dict[type, str] = {
+    TextDelta: "_on_text",
+    RefusalDelta: "_on_refusal",
+    ReasoningDelta: "_on_reasoning",
+    ReasoningSignature: "_on_signature",
+    RedactedReasoning: "_on_redacted",
+    ToolCallStart: "_on_tool_start",
+    ToolCallDelta: "_on_tool_delta",
+    BlockEnd: "_on_block_end",
+    Usage: "_on_usage",
+    Finish: "_on_finish",
+    StreamError: "_on_error",
+}
+
+
+def _part(opened: _OpenItem, text: str = "") -> Payload:
+    if opened.part_type == "output_text":
+        return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+    return {"type": "refusal", "refusal": text}
+
+
+def _encrypted(opened: _OpenItem, text: str) -> str | None:
+    if opened.signature is None:
+        return None
+    if opened.origin == "openai":
+        return opened.signature
+    if opened.origin == "redacted":
+        return pack_anthropic_block({"type": "redacted_thinking", "data": opened.signature})
+    return pack_anthropic_block({"type": "thinking", "thinking": text, "signature": opened.signature})
+
+
+def _error_code(error: StreamError) -> str:
+    if error.type in _ERROR_CODES:
+        return error.type
+    if error.status == 429:
+        return "rate_limit_exceeded"
+    return "server_error"
+
+
+def _canonical(item: Item) -> Item:
+    if item["type"] != "message":
+        return item
+    content = [{k: v for k, v in part.items() if k != "logprobs"} for part in item["content"]]
+    return {**item, "content": content}
