@@ -74,7 +74,8 @@ _ERROR_CODES = frozenset(
         "invalid_image_format", "invalid_base64_image", "invalid_image_url", "image_too_large", "image_too_small",
         "image_parse_error", "image_content_policy_violation", "invalid_image_mode", "image_file_too_large",
         "unsupported_image_media_type", "empty_image_file", "failed_to_download_image", "image_file_not_found",
-        "context_length_exceeded",
+        "data_residency_mismatch", "bio_policy", "misalignment_policy_violation",
+        "context_length_exceeded",  # not in the SDK list, but OpenAI streams send it and Codex acts on it
     }
 )  # fmt: skip
 _PREFIXES = {"message": "msg_", "function_call": "fc_", "reasoning": "rs_"}
@@ -386,7 +387,10 @@ class ResponsesEncoder:
         usage = self._usage
         return {
             "input_tokens": usage.input_tokens,
-            "input_tokens_details": {"cached_tokens": usage.cached_tokens},
+            "input_tokens_details": {
+                "cached_tokens": usage.cached_tokens,
+                "cache_write_tokens": usage.cache_creation_tokens,
+            },
             "output_tokens": usage.output_tokens,
             "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
             "total_tokens": usage.input_tokens + usage.output_tokens,
