@@ -12,6 +12,7 @@ import openai
 import orjson
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -641,7 +642,7 @@ def test_events_and_objects_validate_against_openai_sdk_types(name: str) -> None
 # -- the real openai SDK against a real server ---------------------------------------------------------------------
 
 
-async def serve(aiohttp_server: Any, stream: bytes, body: dict[str, Any]) -> openai.AsyncOpenAI:
+async def serve(stream: bytes, body: dict[str, Any]) -> tuple[TestServer, openai.AsyncOpenAI]:
     async def create(request: web.Request) -> web.StreamResponse:
         if not (await request.json()).get("stream"):
             return web.Response(body=orjson.dumps(body), content_type="application/json")
@@ -653,24 +654,27 @@ async def serve(aiohttp_server: Any, stream: bytes, body: dict[str, Any]) -> ope
 
     app = web.Application()
     app.router.add_post("/v1/responses", create)
-    server = await aiohttp_server(app)
-    return openai.AsyncOpenAI(base_url=str(server.make_url("/v1")), api_key="test", max_retries=0)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server, openai.AsyncOpenAI(base_url=str(server.make_url("/v1")), api_key="test", max_retries=0)
 
 
 @pytest.fixture
-async def sdk(aiohttp_server: Any) -> AsyncIterator[Callable[[list[Event]], Any]]:
-    clients: list[openai.AsyncOpenAI] = []
+async def sdk() -> AsyncIterator[Callable[[list[Event]], Any]]:
+    """Serves one encoded stream (stamped with sequence numbers) and its body on a real port, to a real SDK client."""
+    running: list[tuple[TestServer, openai.AsyncOpenAI]] = []
 
     async def make(events: list[Event]) -> tuple[openai.AsyncOpenAI, list[dict[str, Any]], ResponsesEncoder]:
         payloads, encoder = encode(events)
         data = b"".join(frame_named(payload) for payload in stamped(payloads))
-        client = await serve(aiohttp_server, data, encoder.response())
-        clients.append(client)
+        server, client = await serve(data, encoder.response())
+        running.append((server, client))
         return client, payloads, encoder
 
     yield make
-    for client in clients:
+    for server, client in running:
         await client.close()
+        await server.close()
 
 
 def comparable(response: dict[str, Any]) -> dict[str, Any]:
