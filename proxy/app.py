@@ -63,7 +63,7 @@ def _add_routes(router: web.UrlDispatcher) -> None:
 
 
 async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
-    async with create_session() as session:
+    async with create_session(app[CONFIG].listener.upstream_connections) as session:
         app[SESSION] = session
         yield
 

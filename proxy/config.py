@@ -33,6 +33,8 @@ class Listener:
     name: str = "model_listener"
     shutdown_grace: float = 30.0
     """On SIGTERM: how long open requests and streams may take to finish before the gateway stops."""
+    upstream_connections: int = 4096
+    """Open upstream connections per worker; a stream holds one for its whole length, so this caps open streams."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +251,9 @@ def _listener(raw: Any) -> Listener:
         timeout=_duration(item.get("timeout", "300s"), f"{where}.timeout"),
         name=_str(item.get("name", "model_listener"), f"{where}.name"),
         shutdown_grace=_duration(item.get("shutdown_grace", "30s"), f"{where}.shutdown_grace"),
+        upstream_connections=_int(
+            item.get("upstream_connections", 4096), f"{where}.upstream_connections", minimum=1, maximum=1_000_000
+        ),
     )
 
 

@@ -33,7 +33,7 @@ _PATHS: dict[Operation, str] = {
 }
 
 
-def create_session(pool_size: int = 512) -> aiohttp.ClientSession:
+def create_session(pool_size: int) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=pool_size, limit_per_host=pool_size, keepalive_timeout=60)
     return aiohttp.ClientSession(
         connector=connector,

@@ -6,6 +6,7 @@ import asyncio
 import re
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import openai
@@ -127,6 +128,11 @@ def test_request_id_and_access_log_fields(make_gateway) -> None:
             {"model": "gpt-4o-mini", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "hi"}]},
             headers={"x-request-id": "req-from-client-2", "anthropic-version": "2023-06-01"},
         )
+        # A stream's access line is written once the handler returns, which can be just after the client has read
+        # the last byte; wait for it (bounded) while the logs are still being captured.
+        deadline = time.monotonic() + 5
+        while not any(entry.get("request_id") == "req-from-client-2" for entry in logs) and time.monotonic() < deadline:
+            time.sleep(0.01)
     assert plain.headers["x-request-id"] == "req-from-client-1"
     assert streamed.headers["x-request-id"] == "req-from-client-2"
     lines = {entry["request_id"]: entry for entry in logs if entry["event"] == "request"}

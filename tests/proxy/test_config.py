@@ -45,6 +45,15 @@ def test_listener_timeout_and_port() -> None:
     assert (config.listener.address, config.listener.port, config.listener.timeout) == ("0.0.0.0", 8080, 90.0)
 
 
+def test_upstream_connections_default_and_limit() -> None:
+    """The upstream pool is large by default (a stream holds a connection throughout) and can be set per listener."""
+    assert parse(BASE).listener.upstream_connections == 4096
+    config = parse(BASE + "listeners:\n  - {type: model, upstream_connections: 20000}\n")
+    assert config.listener.upstream_connections == 20000
+    with pytest.raises(ConfigError, match=r"listeners\[0\]\.upstream_connections: 0 is out of range"):
+        parse(BASE + "listeners:\n  - {type: model, upstream_connections: 0}\n")
+
+
 @pytest.mark.parametrize(
     ("base_url", "root"),
     [
