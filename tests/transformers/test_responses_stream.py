@@ -596,6 +596,7 @@ STREAMS: dict[str, list[Event]] = {
 
 def open_responses_models() -> tuple[Any, dict[str, Any]]:
     import openresponses_types as types
+
     by_type = {}
     for name in dir(types):
         model = getattr(types, name)
