@@ -129,6 +129,8 @@ def _conversation_id(value: Any) -> str | None:
 
 def _resolve_references(items: tuple[Item, ...], history: tuple[Item, ...]) -> list[Item]:
     """Replace ``item_reference`` items by the stored items they name."""
+    if not any(item.get("type") == "item_reference" for item in items):
+        return list(items)  # the usual case: no index of the whole history needed
     known = {item["id"]: item for item in history if "id" in item}
     resolved = []
     for item in items:

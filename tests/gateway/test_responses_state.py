@@ -234,3 +234,22 @@ def test_failure_after_first_byte_is_stored_as_failed(make_gateway) -> None:
     stored = client.responses.retrieve(events[-1].response.id)
     assert stored.status == "failed" and stored.error is not None
     assert stored.output and stored.output[0].content[0].text.startswith("mock-gpt-4o-mini")
+
+
+def test_item_reference_resolves_to_a_stored_item(client: openai.OpenAI) -> None:
+    """An item_reference in a follow-up turn is replaced by the stored item it names; an unknown one is a 404."""
+    first = client.responses.create(model="gpt-4o-mini", input="remember the word tangerine")
+    items = client.responses.input_items.list(first.id)
+    stored_id = items.data[0].id
+    follow_up = client.responses.create(
+        model="gpt-4o-mini",
+        input=[{"type": "item_reference", "id": stored_id}, {"role": "user", "content": "again"}],
+        previous_response_id=first.id,
+    )
+    assert heard(follow_up.output_text)[1] == ["remember the word tangerine", "remember the word tangerine", "again"]
+    with pytest.raises(openai.NotFoundError, match="msg_unknown"):
+        client.responses.create(
+            model="gpt-4o-mini",
+            input=[{"type": "item_reference", "id": "msg_unknown"}],
+            previous_response_id=first.id,
+        )
