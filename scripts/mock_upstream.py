@@ -22,7 +22,8 @@ Behaviour, decided from the request:
   ``x-mock-delta-delay-ms`` header or ``--delta-delay-ms``. Streams whose reader disconnects are noted in
   ``app[ABORTED]``.
 
-Every request received is recorded in ``app[REQUESTS]`` for tests to inspect.
+The last 10,000 requests received are kept in ``app[REQUESTS]`` for tests to inspect (only the last ones, so that a
+long benchmark or load run does not grow the mock without bound).
 
 Run: ``python scripts/mock_upstream.py --port 12001``.
 """
@@ -34,6 +35,7 @@ import asyncio
 import json
 import re
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -81,7 +83,8 @@ class Heard:
     input_words: int = 0
 
 
-REQUESTS = web.AppKey("requests", list)
+REQUESTS = web.AppKey("requests", deque)
+KEPT_REQUESTS = 10_000
 FAULT_COUNTS = web.AppKey("fault_counts", dict)
 CONFIG = web.AppKey("config", MockConfig)
 ABORTED = web.AppKey("aborted", list)
@@ -552,7 +555,7 @@ async def handle_models(request: web.Request) -> web.Response:
 
 def create_mock_app(config: MockConfig | None = None) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    app[REQUESTS] = []
+    app[REQUESTS] = deque(maxlen=KEPT_REQUESTS)
     app[FAULT_COUNTS] = {}
     app[ABORTED] = []
     app[CONFIG] = config or MockConfig()
