@@ -1,50 +1,61 @@
-"""Chat Completions through the gateway against the mock upstream called directly, side by side in one run.
+"""The gateway against the mock upstream called directly and against LiteLLM's proxy, side by side in one run.
 
-Measures, on loopback, with the mock upstream and `plano-proxy serve` as separate processes:
+One command, loopback only, bounded in time (about five minutes, plus LiteLLM's install on the first run). It starts
+the mock upstream, then `plano-proxy serve` with 1 worker and with N workers, then LiteLLM's proxy on the same mock
+(installed into its own throwaway venv from PyPI; no database), and measures:
 
-1. non-streaming chat one request at a time: median added latency over calling the mock directly;
-2. non-streaming throughput at concurrency 64: gateway / direct;
-3. streaming chat: added time to first token, and added time per event over a 1,000-event stream.
+1. non-streaming chat, one request at a time: median added latency over calling the mock directly;
+2. non-streaming chat throughput at concurrency 64: gateway / direct and gateway / LiteLLM;
+3. streaming chat: added time to first token, and added time per event over a 1,000-event stream;
+4. Responses streaming on an Anthropic upstream (the translation path): the same two figures;
+5. stateful Responses turns at depth 1, 10, 100 on every store: gateway time and stored bytes (scripts/bench_state.py);
+6. resident memory per open idle stream at 1,000 concurrent streams.
 
-    python scripts/bench.py [--seconds 3] [--workers 1]
+It prints a table saying which budgets of DESIGN.md §6 are met, and writes the raw results (results.json) and a chart
+(results.png) to --out.
 
-Not covered yet (DESIGN.md §6 lists them): LiteLLM side by side, Responses streaming on an Anthropic upstream, and
-resident memory per idle stream. `scripts/bench_state.py` covers stateful turns.
+    python scripts/bench.py [--workers 2] [--seconds 3] [--out bench-results] [--no-litellm]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
+import os
+import platform
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-import aiohttp
 import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_state
+from bench_chart import draw_chart
+from bench_http import JSON, Target, hold_open_streams, median_latency, stream_timing, throughput
+from bench_rows import budget_rows, format_table
+from litellm_side import ensure_litellm, free_port, start_litellm, stop_process, wait_litellm_ready
 
 SCRIPTS = Path(__file__).resolve().parent
 PLANO_PROXY = str(Path(sys.executable).with_name("plano-proxy"))
-CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}
-LONG_STREAM = {**CHAT, "stream": True, "messages": [{"role": "user", "content": "[[events:1000]] go"}]}
-JSON = {"Content-Type": "application/json"}
+CONCURRENCY = 64
+STREAM_EVENTS = 1000
+OPEN_STREAMS = 1000
+ANTHROPIC_HEADERS = {**JSON, "x-api-key": "k", "anthropic-version": "2023-06-01"}
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 20
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         try:
             urllib.request.urlopen(url, timeout=1).read()
             return
@@ -53,115 +64,218 @@ def wait_ready(url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def one_latency(session: aiohttp.ClientSession, url: str) -> float:
-    started = time.perf_counter()
-    async with session.post(url, data=orjson.dumps(CHAT), headers=JSON) as response:
-        await response.read()
-    return time.perf_counter() - started
+@contextmanager
+def running(command: list[str], ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(ready_url, process)
+        yield process
+    finally:
+        stop_process(process)
 
 
-async def latencies(url: str, count: int) -> list[float]:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(20):
-            await one_latency(session, url)
-        return [await one_latency(session, url) for _ in range(count)]
-
-
-async def throughput(url: str, concurrency: int, seconds: float) -> float:
-    done = 0
-    deadline = time.monotonic() + seconds
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def worker() -> None:
-            nonlocal done
-            while time.monotonic() < deadline:
-                await one_latency(session, url)
-                done += 1
-
-        started = time.monotonic()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return done / (time.monotonic() - started)
-
-
-async def stream_timing(url: str, repeats: int) -> tuple[float, float]:
-    """Median time to the first content chunk and median total time of a 1,000-event stream."""
-    firsts, totals = [], []
-    async with aiohttp.ClientSession() as session:
-        for _ in range(repeats):
-            started = time.perf_counter()
-            first = None
-            async with session.post(url, data=orjson.dumps(LONG_STREAM), headers=JSON) as response:
-                async for line in response.content:
-                    if first is None and b'"content":"w' in line:
-                        first = time.perf_counter() - started
-            totals.append(time.perf_counter() - started)
-            firsts.append(first or 0.0)
-    return statistics.median(firsts), statistics.median(totals)
-
-
-async def measure(direct: str, gateway: str, seconds: float) -> list[tuple[str, str, str, bool]]:
-    rows = []
-    direct_latency = statistics.median(await latencies(direct, 300))
-    gateway_latency = statistics.median(await latencies(gateway, 300))
-    added = (gateway_latency - direct_latency) * 1000
-    rows.append(("added latency, non-streaming (median)", f"{added:.3f} ms", "≤ 1 ms", added <= 1.0))
-    direct_rps = await throughput(direct, 64, seconds)
-    gateway_rps = await throughput(gateway, 64, seconds)
-    ratio = gateway_rps / direct_rps
-    rows.append(
-        (
-            "throughput at concurrency 64, gateway / direct",
-            f"{gateway_rps:.0f} / {direct_rps:.0f} rps = {ratio:.0%}",
-            "≥ 35 %",
-            ratio >= 0.35,
-        )
+def gateway_config(workdir: Path, mock: str, stored: bool) -> Path:
+    """Both providers on the mock; with `stored`, SQLite state storage as the shipped plano_config.yaml has it (chat
+    turns are then stored too, so they can be continued), without it the gateway keeps no state at all."""
+    path = workdir / "plano_config.yaml"
+    storage = f"state_storage: {{type: sqlite, path: '{workdir / 'state.db'}'}}\n" if stored else ""
+    path.write_text(
+        "model_providers:\n"
+        f"  - {{model: openai/gpt-4o-mini, access_key: k, base_url: '{mock}/v1', default: true}}\n"
+        f"  - {{model: anthropic/claude-sonnet-4-5, access_key: k, base_url: '{mock}'}}\n" + storage
     )
-    direct_first, direct_total = await stream_timing(direct, 15)
-    gateway_first, gateway_total = await stream_timing(gateway, 15)
-    ttft = (gateway_first - direct_first) * 1000
-    per_event = (gateway_total - direct_total) / 1000 * 1e6
-    rows.append(("added time to first token (median)", f"{ttft:.3f} ms", "≤ 2 ms", ttft <= 2.0))
-    rows.append(("added time per event, 1,000-event stream", f"{per_event:.1f} µs", "≤ 20 µs", per_event <= 20.0))
-    return rows
+    return path
+
+
+@contextmanager
+def gateway(workdir: Path, mock: str, workers: int, *, stored: bool) -> Iterator[tuple[str, int]]:
+    """`plano-proxy serve` with the given number of workers; yields its URL and the pid of its main process."""
+    folder = Path(tempfile.mkdtemp(prefix="gateway-", dir=workdir))
+    port = free_port()
+    command = [PLANO_PROXY, "serve", "--config", str(gateway_config(folder, mock, stored)), "--port", str(port)]
+    with running([*command, "--workers", str(workers)], f"http://127.0.0.1:{port}/healthz") as process:
+        yield f"http://127.0.0.1:{port}", process.pid
+
+
+def chat(base: str, content: str = "hello there", stream: bool = False) -> Target:
+    body: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]}
+    if stream:
+        body["stream"] = True
+    return Target(f"{base}/v1/chat/completions", body, JSON, first_token=b'"content":"w')
+
+
+def anthropic_messages(mock: str, content: str) -> Target:
+    messages = [{"role": "user", "content": content}]
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 4096, "stream": True, "messages": messages}
+    return Target(f"{mock}/v1/messages", body, ANTHROPIC_HEADERS, first_token=b'"text_delta"')
+
+
+def responses(base: str, content: str) -> Target:
+    body = {"model": "claude-sonnet-4-5", "input": content, "stream": True, "max_output_tokens": 4096}
+    return Target(f"{base}/v1/responses", body, JSON, first_token=b"response.output_text.delta")
+
+
+LONG = f"[[events:{STREAM_EVENTS}]] go"
+SHORT = "[[events:20]] go"
+IDLE = "[[delay:60000]] hold the stream open"
+
+
+async def stream_figures(direct: Callable[[str], Target], gateway: Callable[[str], Target]) -> dict[str, float]:
+    """Time to first token on a 20-event stream, where the first token is not held up by the host's CPU relaying the
+    rest of a burst, and total time of a 1,000-event stream sent by the mock as fast as it can."""
+    direct_first, _ = await stream_timing(direct(SHORT), 50)
+    gateway_first, _ = await stream_timing(gateway(SHORT), 50)
+    _, direct_total = await stream_timing(direct(LONG), 15)
+    _, gateway_total = await stream_timing(gateway(LONG), 15)
+    return {
+        "direct_ttft_ms": direct_first * 1000,
+        "gateway_ttft_ms": gateway_first * 1000,
+        "direct_stream_ms": direct_total * 1000,
+        "gateway_stream_ms": gateway_total * 1000,
+        "events": STREAM_EVENTS,
+    }
+
+
+async def chat_figures(mock: str, base: str, seconds: float) -> dict[str, Any]:
+    """Sections 1-3 for one gateway: each figure measured on the mock directly, then through the gateway."""
+    figures: dict[str, Any] = {
+        "direct_latency_ms": await median_latency(chat(mock), 300) * 1000,
+        "gateway_latency_ms": await median_latency(chat(base), 300) * 1000,
+        "direct_rps": await throughput(chat(mock), CONCURRENCY, seconds),
+        "gateway_rps": await throughput(chat(base), CONCURRENCY, seconds),
+    }
+    figures["stream"] = await stream_figures(
+        lambda text: chat(mock, text, stream=True), lambda text: chat(base, text, stream=True)
+    )
+    return figures
+
+
+def resident_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+async def idle_stream_memory(pid: int, target: Target) -> dict[str, Any]:
+    """The gateway's resident memory before, and with OPEN_STREAMS idle streams open through it."""
+    before = resident_kib(pid)
+
+    async def settled() -> int:
+        await asyncio.sleep(1.0)
+        return resident_kib(pid)
+
+    started = time.monotonic()
+    during = await hold_open_streams(target, OPEN_STREAMS, settled)
+    return {
+        "streams": OPEN_STREAMS,
+        "rss_before_kib": before,
+        "rss_open_kib": during,
+        "open_seconds": time.monotonic() - started,
+        "kb_per_stream": (during - before) * 1024 / OPEN_STREAMS / 1000,
+    }
+
+
+def memory_figures(workdir: Path, mock: str) -> dict[str, Any]:
+    """Each path in a gateway of its own, warmed up by a few short streams, so that memory freed by one run cannot
+    hide what the next one takes."""
+    paths: dict[str, tuple[Callable[[str, str], Target], bool]] = {
+        "chat relay": (lambda base, content: chat(base, content, stream=True), False),
+        "Responses on Anthropic, stored": (responses, True),
+    }
+    figures = {}
+    for path, (target, stored) in paths.items():
+        with gateway(workdir, mock, 1, stored=stored) as (base, pid):
+            asyncio.run(stream_timing(target(base, "[[events:20]] warm up"), 10))
+            figures[path] = asyncio.run(idle_stream_memory(pid, target(base, IDLE)))
+    return figures
+
+
+async def litellm_figures(mock: str, base: str, seconds: float) -> dict[str, float]:
+    return {
+        "latency_ms": await median_latency(chat(base), 100) * 1000,
+        "rps": await throughput(chat(base), CONCURRENCY, seconds),
+        "direct_rps": await throughput(chat(mock), CONCURRENCY, seconds),
+    }
+
+
+def run_litellm(workdir: Path, venv: Path, mock: str, workers: int, seconds: float) -> dict[str, float]:
+    executable = ensure_litellm(venv)
+    port = free_port()
+    folder = workdir / f"litellm-{workers}"
+    folder.mkdir()
+    process = start_litellm(executable, f"{mock}/v1", port, folder, workers=workers)
+    try:
+        wait_litellm_ready(port, timeout=180)
+        return asyncio.run(litellm_figures(mock, f"http://127.0.0.1:{port}", seconds))
+    finally:
+        stop_process(process)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="plano-bench-"))
+    mock_port = free_port()
+    mock = f"http://127.0.0.1:{mock_port}"
+    results: dict[str, Any] = {"machine": machine(), "chat": {}, "litellm": {}}
+    mock_command = [sys.executable, str(SCRIPTS / "mock_upstream.py"), "--port", str(mock_port)]
+    with running(mock_command, f"{mock}/v1/models"):
+        for workers in sorted({1, args.workers}):
+            with gateway(workdir, mock, workers, stored=False) as (base, _):
+                print(f"measuring the chat relay with {workers} worker(s) ...", flush=True)
+                figures = asyncio.run(chat_figures(mock, base, args.seconds))
+                results["chat"][f"relay, {workers} worker(s)"] = {**figures, "workers": workers, "stored": False}
+        with gateway(workdir, mock, 1, stored=True) as (base, _):
+            print("measuring chat turns stored in SQLite and Responses streams on Anthropic ...", flush=True)
+            figures = asyncio.run(chat_figures(mock, base, args.seconds))
+            results["chat"]["stored in SQLite, 1 worker(s)"] = {**figures, "workers": 1, "stored": True}
+            results["responses_anthropic"] = asyncio.run(
+                stream_figures(lambda text: anthropic_messages(mock, text), lambda text: responses(base, text))
+            )
+        print(f"measuring memory with {OPEN_STREAMS:,} open idle streams ...", flush=True)
+        results["memory"] = memory_figures(workdir, mock)
+        if args.no_litellm:
+            results["litellm"] = {"skipped": "--no-litellm"}
+        else:
+            for workers in sorted({1, args.workers}):
+                print(f"measuring LiteLLM's proxy with {workers} worker(s) ...", flush=True)
+                results["litellm"][str(workers)] = run_litellm(workdir, args.litellm_venv, mock, workers, args.seconds)
+    print("measuring stateful turns ...", flush=True)
+    results["state"] = asyncio.run(bench_state.main(args.state_repeats, args.postgres))
+    return results
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="the N of the N-worker runs")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each throughput run")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--state-repeats", type=int, default=500, help="turns timed at each depth")
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM (its budget is then not checked)")
+    parser.add_argument(
+        "--litellm-venv",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "plano-bench-litellm",
+        help="throwaway venv LiteLLM is installed into (reused when present)",
+    )
     args = parser.parse_args()
-    mock_port, gateway_port = free_port(), free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="plano-bench-"))
-    config = workdir / "plano_config.yaml"
-    config.write_text(
-        f"model_providers:\n  - {{model: openai/gpt-4o-mini, access_key: k, base_url: 'http://127.0.0.1:{mock_port}/v1'}}\n"
-    )
-    mock = subprocess.Popen([sys.executable, str(SCRIPTS / "mock_upstream.py"), "--port", str(mock_port)])
-    gateway = subprocess.Popen(
-        [PLANO_PROXY, "serve", "--config", str(config), "--port", str(gateway_port), "--workers", str(args.workers)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_ready(f"http://127.0.0.1:{mock_port}/v1/models")
-        wait_ready(f"http://127.0.0.1:{gateway_port}/healthz")
-        rows = asyncio.run(
-            measure(
-                f"http://127.0.0.1:{mock_port}/v1/chat/completions",
-                f"http://127.0.0.1:{gateway_port}/v1/chat/completions",
-                args.seconds,
-            )
-        )
-    finally:
-        gateway.terminate()
-        mock.terminate()
-        gateway.wait(timeout=30)
-        mock.wait(timeout=30)
-    print(f"plano-proxy chat benchmark ({args.workers} worker(s), mock upstream, loopback)")
-    width = max(len(row[0]) for row in rows)
-    for name, value, budget, met in rows:
-        print(f"  {name:<{width}}  {value:>28}  budget {budget:<8} {'met' if met else 'NOT met'}")
+    results = run(args)
+    rows = budget_rows(results)
+    results["rows"] = [row.as_dict() for row in rows]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    draw_chart(results, args.out / "results.png")
+    print(format_table(rows))
+    print(f"raw results: {args.out / 'results.json'}; chart: {args.out / 'results.png'}")
     return 0
 
 

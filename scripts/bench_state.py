@@ -1,20 +1,28 @@
 """Stateful Responses turns at depth 1, 10 and 100: gateway time per turn and stored bytes, per store.
 
-Everything runs on loopback in this process: the mock upstream, one gateway per store, and the client. A turn's
-gateway time is its latency through the gateway minus the latency of sending the same upstream request (the whole
-history, as the gateway sent it) straight to the mock, both as medians over the same number of turns forked from the
-response at that depth. Stored bytes are the JSON the store keeps (items plus response records) for one chain. Every
-turn asks the mock for a fixed 20-word answer, so a linear store shows a constant number of bytes per turn.
+The mock upstream and the client run in this process; each store gets a `plano-proxy serve` process of its own, all
+on loopback. At each depth the client sends `--repeats` turns forked from the chain's response at that depth, and two
+figures are taken:
 
-    python scripts/bench_state.py [--repeats 30] [--postgres postgresql://postgres@127.0.0.1:5432/test]
+- gateway CPU time per turn: the CPU the gateway process (all its threads) used over those turns, divided by their
+  number. This is the gateway's own cost, which the other processes sharing the machine cannot blur;
+- added latency: the median latency through the gateway minus the median latency of sending the same upstream
+  request (the whole history, as the gateway sent it) straight to the mock.
+
+Stored bytes are the JSON the store keeps (items plus response records) for one chain. Every turn asks the mock for a
+fixed 20-word answer, so a linear store shows a constant number of bytes per turn.
+
+    python scripts/bench_state.py [--repeats 500] [--postgres postgresql://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,10 +36,10 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from litellm_side import free_port, stop_process
 from mock_upstream import REQUESTS, create_mock_app
 
-from plano_proxy.proxy.app import create_app
-from plano_proxy.proxy.config import parse_config
+PLANO_PROXY = str(Path(sys.executable).with_name("plano-proxy"))
 
 DEPTHS = (1, 10, 100)
 JSON = {"Content-Type": "application/json"}
@@ -97,40 +105,85 @@ def storage_yaml(kind: str, path: Path, dsn: str, schema: str) -> str:
     return f"state_storage: {{type: postgres, connection_string: '{dsn}', schema: {schema}}}\n"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, all its threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(400):
+            if process.poll() is not None:
+                raise RuntimeError(f"plano-proxy exited with {process.returncode}")
+            try:
+                async with session.get(f"{url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def measure_depth(
+    session: aiohttp.ClientSession,
+    url: str,
+    pid: int,
+    mock_url: str,
+    mock_app: web.Application,
+    previous: str | None,
+    depth: int,
+    repeats: int,
+) -> dict[str, float]:
+    """Turns forked from the chain's response at `depth`: the gateway's CPU per turn and its added latency."""
+    text = f"fork at {depth} [[events:20]]"
+    for _ in range(20):
+        await turn(session, url, text, previous)
+    cpu_before = cpu_seconds(pid)
+    through = [(await turn(session, url, text, previous))[1] for _ in range(repeats)]
+    cpu_per_turn = (cpu_seconds(pid) - cpu_before) / repeats
+    sent = mock_app[REQUESTS][-1]
+    straight = [await direct(session, mock_url, sent.path, sent.body) for _ in range(min(repeats, 200))]
+    return {
+        "gateway_cpu_ms": cpu_per_turn * 1000,
+        "gateway_ms": (statistics.median(through) - statistics.median(straight)) * 1000,
+        "through_gateway_ms": statistics.median(through) * 1000,
+        "direct_ms": statistics.median(straight) * 1000,
+    }
+
+
 async def bench_store(kind: str, mock_url: str, mock_app: web.Application, repeats: int, dsn: str) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="plano-bench-"))
     schema = f"plano_bench_{secrets.token_hex(4)}"
-    text = (
+    config = workdir / "plano_config.yaml"
+    config.write_text(
         "model_providers:\n"
         f"  - {{model: openai/gpt-4o-mini, access_key: k, base_url: '{mock_url}/v1', default: true}}\n"
         + storage_yaml(kind, workdir / "state.db", dsn, schema)
     )
-    runner, url = await serve(create_app(parse_config(text, {})))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [PLANO_PROXY, "serve", "--config", str(config), "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results: dict[str, Any] = {"store": kind, "depths": {}}
     try:
+        await wait_healthy(url, process)
         async with aiohttp.ClientSession() as session:
             previous = None
             chain: set[str] = set()
             for depth in range(1, max(DEPTHS) + 1):
                 if depth in DEPTHS:
-                    bytes_before = await stored_bytes(kind, workdir / "state.db", dsn, schema, chain)
-                    gateway, upstream = [], []
-                    for _ in range(repeats):
-                        _, elapsed = await turn(session, url, f"fork at {depth} [[events:20]]", previous)
-                        gateway.append(elapsed)
-                        sent = mock_app[REQUESTS][-1]
-                        upstream.append(await direct(session, mock_url, sent.path, sent.body))
-                    results["depths"][depth] = {
-                        # Bytes of the chain's first `depth - 1` turns, i.e. what this turn continues.
-                        "gateway_ms": (statistics.median(gateway) - statistics.median(upstream)) * 1000,
-                        "through_gateway_ms": statistics.median(gateway) * 1000,
-                        "direct_ms": statistics.median(upstream) * 1000,
-                        "stored_bytes": bytes_before,
-                    }
+                    # Bytes of the chain's first `depth - 1` turns, i.e. what this turn continues.
+                    stored = await stored_bytes(kind, workdir / "state.db", dsn, schema, chain)
+                    figures = await measure_depth(
+                        session, url, process.pid, mock_url, mock_app, previous, depth, repeats
+                    )
+                    results["depths"][depth] = {**figures, "stored_bytes": stored}
                 previous, _ = await turn(session, url, f"turn {depth} [[events:20]]", previous)
                 chain.add(previous)
     finally:
-        await runner.cleanup()
+        stop_process(process)
         if kind == "postgres":
             conn = await asyncpg.connect(dsn)
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -159,27 +212,27 @@ async def main(repeats: int, dsn: str) -> list[dict[str, Any]]:
 
 def report(results: list[dict[str, Any]]) -> str:
     lines = [
-        "store     depth  stored bytes  through gw ms  direct ms  gateway ms",
-        "--------  -----  ------------  -------------  ---------  ----------",
+        "store     depth  stored bytes  gateway cpu ms  through gw ms  direct ms  added ms",
+        "--------  -----  ------------  --------------  -------------  ---------  --------",
     ]
     for result in results:
         for depth, row in result["depths"].items():
             stored = "n/a" if row["stored_bytes"] is None else f"{row['stored_bytes']:,}"
             lines.append(
-                f"{result['store']:<8}  {depth:>5}  {stored:>12}  {row['through_gateway_ms']:>13.3f}  "
-                f"{row['direct_ms']:>9.3f}  {row['gateway_ms']:>10.3f}"
+                f"{result['store']:<8}  {depth:>5}  {stored:>12}  {row['gateway_cpu_ms']:>14.3f}  "
+                f"{row['through_gateway_ms']:>13.3f}  {row['direct_ms']:>9.3f}  {row['gateway_ms']:>8.3f}"
             )
         first, last = result["depths"][DEPTHS[0]], result["depths"][DEPTHS[-1]]
         lines.append(
-            f"{result['store']:<8}  gateway time depth {DEPTHS[-1]} / depth {DEPTHS[0]}: "
-            f"{last['gateway_ms'] / first['gateway_ms']:.2f}x"
+            f"{result['store']:<8}  gateway CPU per turn, depth {DEPTHS[-1]} / depth {DEPTHS[0]}: "
+            f"{last['gateway_cpu_ms'] / first['gateway_cpu_ms']:.2f}x"
         )
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=500, help="turns timed at each depth")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()

@@ -1,0 +1,109 @@
+"""Client-side measurements for the benchmark: latency, throughput, stream timing and open idle streams.
+
+Every function takes a full URL and a JSON body, so the same measurement runs against the mock upstream directly,
+the gateway and LiteLLM's proxy. All of it is loopback-only and bounded in requests or time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+import orjson
+
+JSON = {"Content-Type": "application/json"}
+Measured = TypeVar("Measured")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One endpoint to measure: where to send, what to send, and the bytes that mark the first token in its stream."""
+
+    url: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+    first_token: bytes = b""
+
+
+async def _one(session: aiohttp.ClientSession, target: Target) -> float:
+    started = time.perf_counter()
+    async with session.post(target.url, data=orjson.dumps(target.body), headers=target.headers) as response:
+        await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{target.url} answered {response.status}")
+    return time.perf_counter() - started
+
+
+async def median_latency(target: Target, count: int) -> float:
+    """Median seconds of `count` sequential requests on one kept-alive connection, after a warm-up."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(20):
+            await _one(session, target)
+        return statistics.median([await _one(session, target) for _ in range(count)])
+
+
+async def throughput(target: Target, concurrency: int, seconds: float) -> float:
+    """Completed requests per second with `concurrency` clients sending back to back for `seconds`."""
+    done = 0
+    deadline = time.monotonic() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(_one(session, target) for _ in range(concurrency)))
+
+        async def client() -> None:
+            nonlocal done
+            while time.monotonic() < deadline:
+                await _one(session, target)
+                done += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        return done / (time.monotonic() - started)
+
+
+async def stream_timing(target: Target, repeats: int) -> tuple[float, float]:
+    """Median seconds to the first token and median seconds to the end of the stream."""
+    firsts, totals = [], []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(repeats + 2):
+            started = time.perf_counter()
+            first = None
+            async with session.post(target.url, data=orjson.dumps(target.body), headers=target.headers) as response:
+                if response.status != 200:
+                    raise RuntimeError(f"{target.url} answered {response.status}")
+                async for line in response.content:
+                    if first is None and target.first_token in line:
+                        first = time.perf_counter() - started
+            if first is None:
+                raise RuntimeError(f"{target.url}: no first token in the stream")
+            totals.append(time.perf_counter() - started)
+            firsts.append(first)
+    # The first two streams warm the connections up and are left out.
+    return statistics.median(firsts[2:]), statistics.median(totals[2:])
+
+
+async def hold_open_streams(target: Target, count: int, measure: Callable[[], Awaitable[Measured]]) -> Measured:
+    """Opens `count` streams at once, waits for each one's first bytes, calls `measure()` while all are open and idle,
+    then closes them all and returns what `measure()` returned."""
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+        responses: list[aiohttp.ClientResponse] = []
+
+        async def open_one() -> None:
+            response = await session.post(target.url, data=orjson.dumps(target.body), headers=target.headers)
+            responses.append(response)
+            if response.status != 200:
+                raise RuntimeError(f"{target.url} answered {response.status}")
+            await response.content.readany()
+
+        try:
+            await asyncio.gather(*(open_one() for _ in range(count)))
+            return await measure()
+        finally:
+            for response in responses:
+                response.close()
