@@ -7,6 +7,8 @@ is translated through the canonical model, both ways, streaming included.
 With state storage configured, every chat turn is also stored as a response whose id is the completion's id, and a
 request naming one in ``metadata.response_id`` continues it: the gateway sends the stored history before the new
 messages (Plano's documented chat continuation). Such turns go through the canonical model on every provider.
+``state_storage.store_chat_turns: false`` stores no chat turn: requests without ``metadata.response_id`` are then
+relayed as without storage, and a continuation reads the history it names without storing the new turn.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from plano_proxy.proxy.app_keys import ACCESS, SESSION, STORE, resolve_route
+from plano_proxy.proxy.app_keys import ACCESS, CONFIG, SESSION, STORE, resolve_route
 from plano_proxy.proxy.errors import InvalidRequest
 from plano_proxy.proxy.fallback import with_fallbacks
 from plano_proxy.proxy.provider_calls import upstream_call
@@ -44,7 +46,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 
 async def _answer(request: web.Request, route: Route, body: dict[str, Any], stream: bool) -> web.StreamResponse:
-    if route.provider.interface == "anthropic" or STORE in request.app:
+    if route.provider.interface == "anthropic" or _uses_state(request, body):
         return await _translated(request, route, body)
     upstream_body = orjson.dumps({**body, "model": route.provider.model})
     async with open_upstream(request.app[SESSION], route.provider, "chat", upstream_body) as upstream:
@@ -53,10 +55,23 @@ async def _answer(request: web.Request, route: Route, body: dict[str, Any], stre
         return await relay_json(upstream)
 
 
+def _stores_chat_turns(request: web.Request) -> bool:
+    settings = request.app[CONFIG].state_storage
+    return STORE in request.app and settings is not None and settings.store_chat_turns
+
+
+def _uses_state(request: web.Request, body: dict[str, Any]) -> bool:
+    return _stores_chat_turns(request) or (STORE in request.app and _continued_id(body) is not None)
+
+
+def _continued_id(body: dict[str, Any]) -> Any:
+    return (body.get("metadata") or {}).get("response_id")
+
+
 async def _translated(request: web.Request, route: Route, body: dict[str, Any]) -> web.StreamResponse:
     canonical = chat_request_to_canonical(body)
-    previous = (body.get("metadata") or {}).get("response_id")
-    turn = await begin_turn(request, {"previous_response_id": previous}, canonical)
+    state = {"previous_response_id": _continued_id(body), "store": _stores_chat_turns(request)}
+    turn = await begin_turn(request, state, canonical)
     full = dataclasses.replace(canonical, items=(*turn.history, *turn.input_items))
     call = upstream_call(full, route.provider, responses_client=False)
     chat = ChatEncoder(model=route.requested, ids=random_id, clock=unix_time, include_usage=canonical.include_usage)

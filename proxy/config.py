@@ -110,6 +110,9 @@ class StateStorage:
     schema: str | None = None
     """PostgreSQL schema holding the gateway's tables (default: the connection's search path)."""
     max_responses: int = 10_000
+    store_chat_turns: bool = True
+    """Store every chat completion so its id can be continued with ``metadata.response_id``; off, chat completions
+    to OpenAI-compatible providers are relayed byte for byte and only continuations read state."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,6 +410,7 @@ def _state_storage(raw: Any, env: _Env) -> StateStorage | None:
         connection_string=connection,
         schema=_optional_str(item.get("schema"), "state_storage.schema", env),
         max_responses=_int(item.get("max_responses", 10_000), "state_storage.max_responses", minimum=1),
+        store_chat_turns=_bool(item.get("store_chat_turns", True), "state_storage.store_chat_turns"),
     )
 
 

@@ -253,3 +253,26 @@ def test_item_reference_resolves_to_a_stored_item(client: openai.OpenAI) -> None
             input=[{"type": "item_reference", "id": "msg_unknown"}],
             previous_response_id=first.id,
         )
+
+
+def test_chat_turns_not_stored_when_switched_off(make_gateway: GatewayFactory, tmp_path) -> None:
+    """store_chat_turns: false relays chat completions unstored, yet a chat turn can still continue a stored
+    Responses answer (without storing itself)."""
+    extra = f"state_storage: {{type: sqlite, path: '{tmp_path / 'chat.db'}', store_chat_turns: false}}\n"
+    gateway = make_gateway(None, extra_yaml=extra)
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="test-key", max_retries=0)
+    relayed = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert relayed.id.startswith("chatcmpl-mock")  # the provider's own completion, byte for byte
+    with pytest.raises(openai.BadRequestError, match=f"Previous response with id .{relayed.id}. not found"):
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "again"}], metadata={"response_id": relayed.id}
+        )
+    first = client.responses.create(model="gpt-4o-mini", input="My name is Alice")
+    continued = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "What's my name?"}],
+        metadata={"response_id": first.id},
+    )
+    assert 'earlier user texts: ["My name is Alice"]' in (continued.choices[0].message.content or "")
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(continued.id)
