@@ -91,6 +91,9 @@ class ProviderConfig:
     timeouts: Timeouts = Timeouts()
     retries: RetryPolicy = RetryPolicy()
     fallbacks: tuple[str, ...] = ()
+    passthrough_auth: bool = False
+    """Send the caller's own key (``Authorization: Bearer`` or ``x-api-key``) to this provider, ``access_key`` being
+    used only when the caller sends none."""
     """Models tried in order when this one fails before its answer starts (after its retries)."""
 
     @property
@@ -186,6 +189,8 @@ def parse_config(text: str, environ: Mapping[str, str]) -> Config:
     env = _Env(environ)
     providers = _providers(root.get(providers_key), providers_key, env)
     aliases, alias_fallbacks = _aliases(root.get("model_aliases"), providers)
+    gateway_keys = _gateway_keys(root.get("gateway_keys"), env)
+    _check_passthrough(providers, providers_key, gateway_keys)
     return Config(
         listener=_listener(root.get("listeners")),
         providers=providers,
@@ -195,8 +200,18 @@ def parse_config(text: str, environ: Mapping[str, str]) -> Config:
         max_body_bytes=_int(root.get("max_body_bytes", 32 * 1024 * 1024), "max_body_bytes", minimum=1),
         alias_fallbacks=alias_fallbacks,
         cors_origins=_cors(root.get("cors")),
-        gateway_keys=_gateway_keys(root.get("gateway_keys"), env),
+        gateway_keys=gateway_keys,
     )
+
+
+def _check_passthrough(providers: tuple[ProviderConfig, ...], key: str, gateway_keys: tuple[GatewayKey, ...]) -> None:
+    """A caller has one key header: it cannot carry both a gateway key and the caller's own provider key."""
+    for index, provider in enumerate(providers):
+        if provider.passthrough_auth and gateway_keys:
+            raise ConfigError(
+                f"{key}[{index}].passthrough_auth: cannot be combined with gateway_keys (the caller's key header "
+                "would have to hold both the gateway key and the provider key)"
+            )
 
 
 def _gateway_keys(raw: Any, env: _Env) -> tuple[GatewayKey, ...]:
@@ -299,8 +314,12 @@ def _provider(raw: Any, where: str, env: _Env) -> ProviderConfig:
         )
     if access_key == "":
         access_key = None
-    if access_key is None and kind.needs_key:
-        raise ConfigError(f"{where}.access_key: provider {model_ref!r} needs an API key (for example $API_KEY)")
+    passthrough_auth = _bool(item.get("passthrough_auth", False), f"{where}.passthrough_auth")
+    if access_key is None and kind.needs_key and not passthrough_auth:
+        raise ConfigError(
+            f"{where}.access_key: provider {model_ref!r} needs an API key (for example $API_KEY), "
+            "or passthrough_auth: true to use each caller's own key"
+        )
     base_url = _optional_str(item.get("base_url"), f"{where}.base_url", env)
     if env.missing:
         raise ConfigError(f"{where}.base_url: environment variable {env.missing[0]} is not set")
@@ -325,6 +344,7 @@ def _provider(raw: Any, where: str, env: _Env) -> ProviderConfig:
         timeouts=_timeouts(item.get("timeouts"), f"{where}.timeouts"),
         retries=_retries(item.get("retries"), f"{where}.retries"),
         fallbacks=_names(item.get("fallbacks"), f"{where}.fallbacks"),
+        passthrough_auth=passthrough_auth,
     )
 
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from plano_proxy.proxy.app_keys import ACCESS
 from plano_proxy.proxy.errors import UpstreamError
+from plano_proxy.proxy.passthrough import with_caller_key
 from plano_proxy.proxy.routing import Route
 
 T = TypeVar("T")
@@ -21,7 +22,7 @@ async def with_fallbacks(request: web.Request, route: Route, attempt: Callable[[
     *earlier, last = route.candidates()
     for candidate, following in zip(earlier, route.candidates()[1:], strict=True):
         try:
-            return await attempt(candidate)
+            return await attempt(with_caller_key(request, candidate))
         except UpstreamError as error:
             log.warning(
                 "fallback",
@@ -33,4 +34,4 @@ async def with_fallbacks(request: web.Request, route: Route, attempt: Callable[[
             record = request[ACCESS]
             record.fallback_from = record.fallback_from or candidate.provider.qualified_name
             record.provider = following.provider.qualified_name
-    return await attempt(last)
+    return await attempt(with_caller_key(request, last))

@@ -16,6 +16,7 @@ from aiohttp import web
 from plano_proxy.proxy.app_keys import ACCESS, SESSION, resolve_route
 from plano_proxy.proxy.errors import InvalidRequest
 from plano_proxy.proxy.fallback import with_fallbacks
+from plano_proxy.proxy.passthrough import with_caller_key
 from plano_proxy.proxy.provider_calls import upstream_call
 from plano_proxy.proxy.relay import ANTHROPIC_STREAM_CUT, relay_json, relay_sse
 from plano_proxy.proxy.routing import Route
@@ -60,7 +61,7 @@ async def _answer(request: web.Request, route: Route, body: dict[str, Any], stre
 async def count_tokens(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     _check_messages_body(body, need_max_tokens=False)
-    route = resolve_route(request, body.get("model"))
+    route = with_caller_key(request, resolve_route(request, body.get("model")))
     if route.provider.interface == "anthropic":
         body["model"] = route.provider.model
         async with open_upstream(

@@ -374,7 +374,7 @@ def anthropic_error(status: int, type_: str, message: str) -> web.Response:
     return web.json_response(body, status=status, headers=headers)
 
 
-def status_fault_response(fault: Fault, anthropic: bool) -> web.Response | None:
+def status_fault_response(fault: Fault, anthropic: bool, presented_key: str) -> web.Response | None:
     if not fault.kind.isdigit():
         return None
     status = int(fault.kind)
@@ -382,6 +382,10 @@ def status_fault_response(fault: Fault, anthropic: bool) -> web.Response | None:
         type_, message = _ANTHROPIC_ERRORS.get(status, ("api_error", "Internal server error"))
         return anthropic_error(status, type_, message)
     message, type_, code = _OPENAI_ERRORS.get(status, _OPENAI_ERRORS[500])
+    if status == 401:
+        # OpenAI names the rejected key in this message (partly masked); the mock names it whole, the worst case a
+        # gateway must not pass on to its caller.
+        message = f"Incorrect API key provided: {presented_key}."
     return openai_error(status, message, type_, code)
 
 
@@ -531,7 +535,8 @@ async def _answer(
     fault = pick_fault(request, heard)
     if fault is not None and fault.kind == "slow":
         await asyncio.sleep(fault.slow_first_byte)
-    if fault is not None and (early := status_fault_response(fault, anthropic)) is not None:
+    presented = request.headers.get("Authorization", "").removeprefix("Bearer ") or request.headers.get("api-key", "")
+    if fault is not None and (early := status_fault_response(fault, anthropic, presented)) is not None:
         return early
     plan = plan_answer(heard)
     if body.get("stream") is True:

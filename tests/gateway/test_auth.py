@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 
 import anthropic
 import openai
@@ -11,6 +12,8 @@ from mock_upstream import REQUESTS
 from support import http
 from support.gateway import ANTHROPIC_KEY, OPENAI_KEY
 from support.servers import ServerThread
+
+from plano_proxy.proxy.config import ConfigError, parse_config
 
 TEAM_B_HASH = hashlib.sha256(b"key-team-b").hexdigest()
 KEYS = f"gateway_keys:\n  - {{name: team-a, key: key-team-a}}\n  - {{name: team-b, key_sha256: {TEAM_B_HASH}}}\n"
@@ -93,3 +96,72 @@ def test_provider_keys_go_only_to_their_own_provider(make_gateway, mock_upstream
             assert sent.path.startswith("/v1/messages")
         if OPENAI_KEY in text:
             assert not sent.path.startswith("/v1/messages")
+
+
+PASSTHROUGH = """
+model_providers:
+  - {{model: openai/gpt-4o-mini, base_url: '{mock}/v1', passthrough_auth: true, retries: {{attempts: 0}}}}
+  - {{model: anthropic/claude-sonnet-4-5, base_url: '{mock}', passthrough_auth: true, retries: {{attempts: 0}}}}
+  - {{model: openai/gpt-4o, base_url: '{mock}/v1', access_key: {openai_key}, passthrough_auth: true}}
+"""
+
+
+@pytest.fixture
+def passthrough(mock_upstream: ServerThread) -> Iterator[ServerThread]:
+    from plano_proxy.proxy.app import create_app
+
+    text = PASSTHROUGH.format(mock=mock_upstream.url, openai_key=OPENAI_KEY)
+    server = ServerThread(lambda: create_app(parse_config(text, {})))
+    yield server
+    server.close()
+
+
+def test_passthrough_auth_sends_the_callers_own_key(passthrough: ServerThread, mock_upstream: ServerThread) -> None:
+    """Each SDK's key reaches the provider in that provider's header; the configured key is only the fallback."""
+    openai.OpenAI(base_url=f"{passthrough.url}/v1", api_key="sk-caller-1", max_retries=0).chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+    )
+    assert mock_upstream.app[REQUESTS][-1].headers["Authorization"] == "Bearer sk-caller-1"
+    anthropic.Anthropic(base_url=passthrough.url, api_key="sk-ant-caller-2", max_retries=0).messages.create(
+        model="gpt-4o-mini", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+    )
+    assert mock_upstream.app[REQUESTS][-1].headers["Authorization"] == "Bearer sk-ant-caller-2"
+    openai.OpenAI(base_url=f"{passthrough.url}/v1", api_key="sk-caller-3", max_retries=0).responses.create(
+        model="claude-sonnet-4-5", input="x"
+    )
+    assert mock_upstream.app[REQUESTS][-1].headers["x-api-key"] == "sk-caller-3"
+    http.post(
+        f"{passthrough.url}/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}
+    )
+    assert mock_upstream.app[REQUESTS][-1].headers["Authorization"] == f"Bearer {OPENAI_KEY}"
+
+
+def test_passthrough_auth_without_any_key_is_401(passthrough: ServerThread) -> None:
+    """No key from the caller and none configured: a 401 in the client's format, and nothing reaches the provider."""
+    bare = http.post(
+        f"{passthrough.url}/v1/chat/completions",
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]},
+    )
+    assert bare.status == 401 and "your own API key" in bare.json()["error"]["message"]
+    anthropic_bare = http.post(
+        f"{passthrough.url}/v1/messages",
+        {"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
+        headers={"anthropic-version": "2023-06-01"},
+    )
+    assert anthropic_bare.status == 401 and anthropic_bare.json()["error"]["type"] == "authentication_error"
+
+
+def test_passthrough_key_never_echoed(passthrough: ServerThread) -> None:
+    """A provider's 401 about the caller's key comes back without the key in it."""
+    with pytest.raises(openai.AuthenticationError) as caught:
+        openai.OpenAI(
+            base_url=f"{passthrough.url}/v1", api_key="sk-caller-secret-77", max_retries=0
+        ).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "[[fault:401]] x"}])
+    assert "sk-caller-secret-77" not in str(caught.value.body) and "sk-caller-secret-77" not in caught.value.message
+
+
+def test_passthrough_auth_and_gateway_keys_conflict() -> None:
+    with pytest.raises(
+        ConfigError, match=r"model_providers\[0\]\.passthrough_auth: cannot be combined with gateway_keys"
+    ):
+        parse_config(PASSTHROUGH.format(mock="http://127.0.0.1:9", openai_key="k") + KEYS, {})

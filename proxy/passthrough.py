@@ -1,0 +1,29 @@
+"""``passthrough_auth``: a provider called with the caller's own key instead of the gateway's configured one."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from aiohttp import web
+
+from plano_proxy.proxy.auth import presented_key
+from plano_proxy.proxy.errors import Unauthorized
+from plano_proxy.proxy.routing import Route
+
+
+def with_caller_key(request: web.Request, route: Route) -> Route:
+    """The route as it is, or, for a passthrough provider, with the caller's key in place of the configured one.
+
+    The key then goes wherever the configured one would: the provider's own auth header, and the redaction of
+    provider error texts.
+    """
+    provider = route.provider
+    if not provider.passthrough_auth:
+        return route
+    key = presented_key(request) or provider.access_key
+    if not key:
+        raise Unauthorized(
+            f"The provider {provider.qualified_name!r} is called with your own API key: send it as "
+            "'Authorization: Bearer <key>' or 'x-api-key'."
+        )
+    return dataclasses.replace(route, provider=dataclasses.replace(provider, access_key=key))
