@@ -9,7 +9,8 @@ from aiohttp import web
 
 from plano_proxy.proxy import conversations_api as conversations
 from plano_proxy.proxy import stored_responses as stored
-from plano_proxy.proxy.app_keys import BACKGROUND_TASKS, CONFIG, MODELS, SESSION, STORE, WRITER
+from plano_proxy.proxy.app_keys import BACKGROUND_TASKS, CONFIG, MODELS, RUNNING, SESSION, STORE, WRITER
+from plano_proxy.proxy.background import cancel_response, stop_background
 from plano_proxy.proxy.chat import chat_completions
 from plano_proxy.proxy.config import Config
 from plano_proxy.proxy.cors import add_cors_headers, cors_middleware
@@ -33,6 +34,7 @@ def create_app(config: Config, *, multiprocess_metrics: bool = False) -> web.App
     app.on_response_prepare.append(add_gateway_headers)
     app.on_response_prepare.append(add_cors_headers)
     app[BACKGROUND_TASKS] = set()
+    app[RUNNING] = {}
     app.cleanup_ctx.append(_upstream_session)
     if config.state_storage is not None:
         app.cleanup_ctx.append(_state_store)
@@ -48,6 +50,7 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/v1/responses/{response_id}", stored.get_response)
     router.add_delete("/v1/responses/{response_id}", stored.delete_response)
     router.add_get("/v1/responses/{response_id}/input_items", stored.list_input_items)
+    router.add_post("/v1/responses/{response_id}/cancel", cancel_response)
     router.add_post("/v1/conversations", conversations.create_conversation)
     router.add_get("/v1/conversations/{conversation_id}", conversations.get_conversation)
     router.add_post("/v1/conversations/{conversation_id}", conversations.update_conversation)
@@ -85,6 +88,7 @@ async def _state_store(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await stop_background(app)
         await asyncio.gather(*app[BACKGROUND_TASKS], return_exceptions=True)
         await writer.stop()
         await store.close()

@@ -19,6 +19,8 @@ MODELS = web.AppKey("models", ModelTable)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 BACKGROUND_TASKS = web.AppKey("background_tasks", set)
 """Work that outlives its request (storing the partial answer of a stream whose client left); awaited at shutdown."""
+RUNNING = web.AppKey("background_responses", dict)
+"""Background responses being produced by this process, by response id (their tasks)."""
 
 
 @dataclass(slots=True)

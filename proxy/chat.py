@@ -31,7 +31,7 @@ from plano_proxy.proxy.upstream import open_upstream
 from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
 from plano_proxy.transformers.chat_encoder import ChatEncoder
 from plano_proxy.transformers.chat_request import chat_request_to_canonical
-from plano_proxy.transformers.ids import IdFactory, random_id
+from plano_proxy.transformers.ids import random_id, with_response_id
 from plano_proxy.transformers.responses_encoder import ResponsesEncoder, echo_fields
 from plano_proxy.transformers.validation import Expected, check_types, wrong_type
 
@@ -77,7 +77,7 @@ async def _translated(request: web.Request, route: Route, body: dict[str, Any]) 
     chat = ChatEncoder(model=route.requested, ids=random_id, clock=unix_time, include_usage=canonical.include_usage)
     # The turn is stored as a Responses object under the completion's own id, so that id can be continued.
     record = ResponsesEncoder(
-        canonical, {**echo_fields({"model": route.requested}), **turn.echo()}, _fixed_id(chat.id), unix_time
+        canonical, {**echo_fields({"model": route.requested}), **turn.echo()}, with_response_id(chat.id), unix_time
     )
     encoder = TeeEncoder(chat, record)
 
@@ -89,10 +89,6 @@ async def _translated(request: web.Request, route: Route, body: dict[str, Any]) 
     completion = await run_whole(request, route.provider, call, encoder, chat.completion)
     await commit()
     return json_response(completion)
-
-
-def _fixed_id(response_id: str) -> IdFactory:
-    return lambda prefix: response_id if prefix == "resp_" else random_id(prefix)
 
 
 def check_chat_body(body: dict[str, Any]) -> None:

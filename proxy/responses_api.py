@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from plano_proxy.proxy.app_keys import ACCESS, resolve_route
+from plano_proxy.proxy.background import check_background, start_background
 from plano_proxy.proxy.errors import InvalidRequest, ModelNotFound
 from plano_proxy.proxy.fallback import with_fallbacks
 from plano_proxy.proxy.provider_calls import upstream_call
@@ -20,7 +21,7 @@ from plano_proxy.proxy.routing import Route
 from plano_proxy.proxy.state import begin_turn
 from plano_proxy.proxy.translate import ResponsesFramer, run_stream, run_whole
 from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
-from plano_proxy.transformers.ids import random_id
+from plano_proxy.transformers.ids import random_id, with_response_id
 from plano_proxy.transformers.responses_encoder import ResponsesEncoder, echo_fields
 from plano_proxy.transformers.responses_request import builtin_tools, responses_request_to_canonical
 
@@ -34,14 +35,28 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         body = {**body, "tools": [tool for tool in body["tools"] if tool not in builtins]}
     canonical = responses_request_to_canonical(body)
     request[ACCESS].stream = canonical.stream
+    background = body.get("background") is True
+    if background:
+        check_background(body, request)
     turn = await begin_turn(request, body, canonical)
     full = dataclasses.replace(canonical, items=(*turn.history, *turn.input_items))
     echo = {**echo_fields(body), **turn.echo()}
+    ids = with_response_id(random_id("resp_"))
+
+    def new_encoder() -> ResponsesEncoder:
+        return ResponsesEncoder(request=canonical, echo=echo, ids=ids, clock=unix_time)
+
+    async def whole(candidate: Route, encoder: ResponsesEncoder) -> dict[str, Any]:
+        call = upstream_call(full, candidate.provider, responses_client=True, builtin_tools=builtins)
+        return await run_whole(request, candidate.provider, call, encoder, encoder.response)
+
+    if background:
+        return await start_background(request, route, turn, new_encoder, whole)
 
     async def answer(candidate: Route) -> web.StreamResponse:
-        call = upstream_call(full, candidate.provider, responses_client=True, builtin_tools=builtins)
-        encoder = ResponsesEncoder(request=canonical, echo=echo, ids=random_id, clock=unix_time)
+        encoder = new_encoder()
         if canonical.stream:
+            call = upstream_call(full, candidate.provider, responses_client=True, builtin_tools=builtins)
             framer = ResponsesFramer()
 
             async def commit() -> None:
@@ -54,7 +69,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             return await run_stream(
                 request, candidate.provider, call, encoder, framer, before_terminal=commit, on_abort=keep_partial
             )
-        final = await run_whole(request, candidate.provider, call, encoder, encoder.response)
+        final = await whole(candidate, encoder)
         await turn.commit(candidate, final, encoder.output_items(), None)
         return json_response(final)
 

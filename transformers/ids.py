@@ -16,6 +16,12 @@ def random_id(prefix: str) -> str:
     return prefix + secrets.token_hex(24)
 
 
+def with_response_id(response_id: str, ids: IdFactory = random_id) -> IdFactory:
+    """A factory that gives `response_id` for the response itself (``resp_``) and fresh ids for everything else, so
+    that several encoders (a fallback's, a stored record's) describe one response."""
+    return lambda prefix: response_id if prefix == "resp_" else ids(prefix)
+
+
 class SequentialIds:
     """Predictable ids (``resp_0001``, ``msg_0002`` …) for tests and transcript replays."""
 

@@ -376,6 +376,15 @@ class ResponsesEncoder:
         self._incomplete = {"reason": reason}
         self._keep_partial_items()
 
+    def cancel(self) -> None:
+        """End the answer early because it was cancelled (``POST /v1/responses/{id}/cancel``): partial items kept."""
+        if self._ended:
+            return
+        self._release("completed")
+        self._ended = True
+        self._status = "cancelled"
+        self._keep_partial_items()
+
     def _keep_partial_items(self) -> None:
         """Unfinished items as they stood, marked incomplete (reasoning without its signature cannot be replayed)."""
         for opened in sorted(self._open.values(), key=lambda o: o.output_index):
