@@ -11,8 +11,8 @@ the mock upstream, then `plano-proxy serve` with 1 worker and with N workers, th
 5. stateful Responses turns at depth 1, 10, 100 on every store: gateway time and stored bytes (scripts/bench_state.py);
 6. resident memory per open idle stream at 1,000 concurrent streams.
 
-It prints a table saying which budgets of DESIGN.md §6 are met, and writes the raw results (results.json) and a chart
-(results.png) to --out.
+It prints a table saying which budgets of DESIGN.md §6 are met, and writes the raw results (results.json), the table
+as Markdown (results.md) and a chart (results.png) to --out.
 
     python scripts/bench.py [--workers 2] [--seconds 3] [--out bench-results] [--no-litellm]
 """
@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_state
 from bench_chart import draw_chart
 from bench_http import JSON, Target, hold_open_streams, median_latency, stream_timing, throughput
-from bench_rows import budget_rows, format_table
+from bench_rows import budget_rows, format_table, markdown_table
 from litellm_side import ensure_litellm, free_port, start_litellm, stop_process, wait_litellm_ready
 
 SCRIPTS = Path(__file__).resolve().parent
@@ -216,7 +216,7 @@ def machine() -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "platform": platform.platform(),
+        "system": f"{platform.system()} {platform.machine()}",
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
 
@@ -274,8 +274,11 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
     draw_chart(results, args.out / "results.png")
+    (args.out / "results.md").write_text(markdown_table(rows))
     print(format_table(rows))
-    print(f"raw results: {args.out / 'results.json'}; chart: {args.out / 'results.png'}")
+    print(
+        f"raw results: {args.out / 'results.json'}; table: {args.out / 'results.md'}; chart: {args.out / 'results.png'}"
+    )
     return 0
 
 

@@ -70,6 +70,7 @@ def _state(axes: Axes, state: list[dict[str, Any]]) -> None:
             label=store["store"],
         )
     axes.set_xscale("log")
+    axes.set_ylim(bottom=0)
     axes.set_xlabel("depth (turns of history)", fontsize=8)
     axes.legend(fontsize=8)
     axes.set_title("stateful turn, gateway CPU time per turn (ms)", fontsize=9)

@@ -144,3 +144,12 @@ def format_table(rows: list[Row]) -> str:
     checked = sum(row.met is not None for row in rows)
     lines.append(f"{met} of {checked} budgets met")
     return "\n".join(lines)
+
+
+def markdown_table(rows: list[Row]) -> str:
+    verdict = {True: "met", False: "**not met**", None: "–"}
+    lines = ["| section | figure | measured | budget | |", "|---|---|---|---|---|"]
+    lines += [f"| {r.section} | {r.figure} | {r.shown} | {r.budget} | {verdict[r.met]} |" for r in rows]
+    met = sum(row.met is True for row in rows)
+    checked = sum(row.met is not None for row in rows)
+    return "\n".join(lines) + f"\n\n{met} of {checked} budgets met.\n"

@@ -358,10 +358,11 @@ async def _create_schema(dsn: str, schema: str) -> None:
 async def _save_turn(conn: asyncpg.Connection, turn: PreparedTurn) -> int:
     """Write one response and its items; returns its revision (0 when new)."""
     record = turn.response
-    previous = {row[0] for row in await conn.fetch("SELECT item_id FROM items WHERE response_id = $1", record.id)}
-    if previous:
-        await conn.execute("DELETE FROM items WHERE response_id = $1", record.id)
     revision: int = await conn.fetchval(_UPSERT, *response_values(record))
+    previous: set[str] = set()
+    if revision > 0:  # saved again (a background response finishing, say): its old items make way for the new
+        previous = {row[0] for row in await conn.fetch("SELECT item_id FROM items WHERE response_id = $1", record.id)}
+        await conn.execute("DELETE FROM items WHERE response_id = $1", record.id)
     await conn.executemany(_INSERT_ITEMS, turn.item_rows())
     if record.conversation_id is not None:
         new = [item for item in turn.items if item["id"] not in previous]

@@ -369,10 +369,11 @@ def _transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]
 def _save_turn(conn: sqlite3.Connection, turn: PreparedTurn) -> int:
     """Write one response and its items; returns its revision (0 when new)."""
     record = turn.response
-    previous = {row[0] for row in conn.execute("SELECT item_id FROM items WHERE response_id = ?", (record.id,))}
-    if previous:
-        conn.execute("DELETE FROM items WHERE response_id = ?", (record.id,))
     revision: int = conn.execute(_UPSERT, response_values(record)).fetchone()[0]
+    previous: set[str] = set()
+    if revision > 0:  # saved again (a background response finishing, say): its old items make way for the new
+        previous = {row[0] for row in conn.execute("SELECT item_id FROM items WHERE response_id = ?", (record.id,))}
+        conn.execute("DELETE FROM items WHERE response_id = ?", (record.id,))
     conn.executemany(
         "INSERT INTO items (response_id, position, is_input, item_id, body) VALUES (?, ?, ?, ?, ?)", turn.item_rows()
     )
