@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +40,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_state
 from bench_chart import draw_chart
-from bench_http import JSON, Target, hold_open_streams, median_latency, stream_timing, throughput
+from bench_http import (
+    JSON,
+    Target,
+    hold_open_streams,
+    median_latency,
+    paired_latency,
+    paired_throughput,
+    stream_timing,
+    throughput,
+)
 from bench_rows import budget_rows, format_table, markdown_table
 from litellm_side import ensure_litellm, free_port, start_litellm, stop_process, wait_litellm_ready
 
@@ -137,12 +147,16 @@ async def stream_figures(direct: Callable[[str], Target], gateway: Callable[[str
 
 
 async def chat_figures(mock: str, base: str, seconds: float) -> dict[str, Any]:
-    """Sections 1-3 for one gateway: each figure measured on the mock directly, then through the gateway."""
+    """Sections 1-3 for one gateway: each figure on the mock directly and through the gateway, alternating."""
+    direct_latency, gateway_latency = await paired_latency(chat(mock), chat(base), rounds=6, per_round=50)
+    rounds = await paired_throughput(chat(mock), chat(base), CONCURRENCY, seconds, rounds=3)
     figures: dict[str, Any] = {
-        "direct_latency_ms": await median_latency(chat(mock), 300) * 1000,
-        "gateway_latency_ms": await median_latency(chat(base), 300) * 1000,
-        "direct_rps": await throughput(chat(mock), CONCURRENCY, seconds),
-        "gateway_rps": await throughput(chat(base), CONCURRENCY, seconds),
+        "direct_latency_ms": direct_latency * 1000,
+        "gateway_latency_ms": gateway_latency * 1000,
+        "throughput_rounds": rounds,
+        "direct_rps": statistics.median(direct for direct, _ in rounds),
+        "gateway_rps": statistics.median(gateway for _, gateway in rounds),
+        "rps_ratio": statistics.median(gateway / direct for direct, gateway in rounds),
     }
     figures["stream"] = await stream_figures(
         lambda text: chat(mock, text, stream=True), lambda text: chat(base, text, stream=True)

@@ -47,6 +47,31 @@ async def median_latency(target: Target, count: int) -> float:
         return statistics.median([await _one(session, target) for _ in range(count)])
 
 
+async def paired_latency(direct: Target, gateway: Target, rounds: int, per_round: int) -> tuple[float, float]:
+    """Median seconds of sequential requests to both targets, taken in alternating batches so that a slow spell of a
+    shared machine falls on both alike."""
+    async with aiohttp.ClientSession() as to_direct, aiohttp.ClientSession() as to_gateway:
+        for _ in range(20):
+            await _one(to_direct, direct)
+            await _one(to_gateway, gateway)
+        direct_times: list[float] = []
+        gateway_times: list[float] = []
+        for _ in range(rounds):
+            direct_times += [await _one(to_direct, direct) for _ in range(per_round)]
+            gateway_times += [await _one(to_gateway, gateway) for _ in range(per_round)]
+    return statistics.median(direct_times), statistics.median(gateway_times)
+
+
+async def paired_throughput(
+    direct: Target, gateway: Target, concurrency: int, seconds: float, rounds: int
+) -> list[tuple[float, float]]:
+    """(direct, gateway) requests per second for each of `rounds` alternating runs."""
+    return [
+        (await throughput(direct, concurrency, seconds), await throughput(gateway, concurrency, seconds))
+        for _ in range(rounds)
+    ]
+
+
 async def throughput(target: Target, concurrency: int, seconds: float) -> float:
     """Completed requests per second with `concurrency` clients sending back to back for `seconds`."""
     done = 0

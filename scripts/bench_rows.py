@@ -37,13 +37,13 @@ def _stream_rows(section: str, stream: dict[str, float]) -> list[Row]:
 def _chat_rows(name: str, chat: dict[str, Any], litellm: dict[str, Any]) -> list[Row]:
     section = f"chat {name}"
     added = chat["gateway_latency_ms"] - chat["direct_latency_ms"]
-    ratio = chat["gateway_rps"] / chat["direct_rps"]
+    ratio = chat["rps_ratio"]
     rows = [
         Row(section, "added latency, non-streaming (median)", f"{added:.3f} ms", "≤ 1 ms", added <= 1.0),
         Row(
             section,
-            "throughput at concurrency 64, gateway / direct",
-            f"{chat['gateway_rps']:,.0f} / {chat['direct_rps']:,.0f} rps = {ratio:.0%}",
+            "throughput at concurrency 64, gateway / direct (median of 3 alternating runs)",
+            f"{chat['gateway_rps']:,.0f} / {chat['direct_rps']:,.0f} rps, {ratio:.0%}",
             "≥ 35 %",
             ratio >= 0.35,
         ),
