@@ -18,6 +18,7 @@ Behaviour, decided from the request:
   ``500``, ``503``, ``529``, ``401``, ``cut`` (the stream stops mid-way without its end), ``error-mid-stream`` (the
   provider's own in-stream error), ``slow-first-byte:<ms>``; ``x<N>`` after a fault limits it to the first N matching
   requests (``[[fault:500x2]]``).
+- ``[[say-first]]``: an answer that calls a tool says a sentence first (text, then the call, as Claude often does).
 - ``[[events:N]]`` streams N text deltas (for benchmarks). Deltas are paced by ``[[delay:MS]]``, the
   ``x-mock-delta-delay-ms`` header or ``--delta-delay-ms``. Streams whose reader disconnects are noted in
   ``app[ABORTED]``.
@@ -92,6 +93,7 @@ ABORTED = web.AppKey("aborted", list)
 
 _FAULT = re.compile(r"\[\[fault:([a-z0-9:-]+?)(?:x(\d+))?\]\]")
 _EVENTS = re.compile(r"\[\[events:(\d+)\]\]")
+_SAY_FIRST = "[[say-first]]"
 _DELAY = re.compile(r"\[\[delay:(\d+)\]\]")
 
 
@@ -113,6 +115,8 @@ def plan_answer(heard: Heard) -> Plan:
         blocks.append(Block("reasoning", f"Thinking about {heard.messages} messages."))
     calls = _tool_calls(heard)
     if calls:
+        if _SAY_FIRST in heard.user_texts[-1]:
+            blocks.append(Block("text", "Let me look that up."))
         blocks += calls
         finish = "tool_calls"
     else:

@@ -216,7 +216,8 @@ class ResponsesEncoder:
 
     def _on_tool_start(self, event: ToolCallStart) -> list[Payload]:
         body = {"type": "function_call", "status": "in_progress", "call_id": event.call_id, "name": event.name}
-        return [self._added(self._new_item(event.index, {**body, "arguments": ""}))]
+        events = self._close_open_content(event.index)
+        return [*events, self._added(self._new_item(event.index, {**body, "arguments": ""}))]
 
     def _on_tool_delta(self, event: ToolCallDelta) -> list[Payload]:
         opened = self._open.get(event.index)
@@ -278,6 +279,7 @@ class ResponsesEncoder:
         events: list[Payload] = []
         opened = self._open.get(index)
         if opened is None:
+            events += self._close_open_content(index)
             opened = self._new_item(
                 index, {"type": "message", "status": "in_progress", "role": "assistant", "content": []}
             )
@@ -296,7 +298,21 @@ class ResponsesEncoder:
     def _open_reasoning(self, index: int) -> list[Payload]:
         if index in self._open:
             return []
-        return [self._added(self._new_item(index, {"type": "reasoning", "summary": []}))]
+        events = self._close_open_content(index)
+        return [*events, self._added(self._new_item(index, {"type": "reasoning", "summary": []}))]
+
+    def _close_open_content(self, opening: int) -> list[Payload]:
+        """Close open messages and reasoning before another item opens, as Responses streams never interleave them.
+
+        Chat Completions upstreams leave their text open until the end, even after a tool call has started; function
+        calls stay open, since parallel calls' arguments may still arrive.
+        """
+        events: list[Payload] = []
+        for index, opened in sorted(self._open.items(), key=lambda pair: pair[1].output_index):
+            if index != opening and opened.item["type"] != "function_call":
+                del self._open[index]
+                events += self._close(opened, "completed")
+        return events
 
     # -- closing ---------------------------------------------------------------------------------------------------
 

@@ -59,6 +59,54 @@ def test_text_stream_equals_create(client: openai.OpenAI, upstream: str) -> None
     assert events[0].type == "response.created" and events[-1].type == "response.completed"
 
 
+TEXT_THEN_CALL = [
+    "response.created",
+    "response.in_progress",
+    "response.output_item.added",
+    "response.content_part.added",
+    "response.output_text.delta",
+    "response.output_text.delta",
+    "response.output_text.delta",
+    "response.output_text.delta",
+    "response.output_text.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "response.output_item.added",
+    "response.function_call_arguments.delta",
+    "response.function_call_arguments.delta",
+    "response.function_call_arguments.delta",
+    "response.function_call_arguments.done",
+    "response.output_item.done",
+    "response.completed",
+]
+
+
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+def test_text_then_function_call_event_order(client: openai.OpenAI, upstream: str) -> None:
+    """A streamed answer that says a sentence and then calls a tool: the message item is closed before the call's
+    item opens, indices and sequence numbers count up, and the final response holds both items in order."""
+    events = list(
+        client.responses.create(model=UPSTREAMS[upstream], input="[[say-first]] weather", tools=[WEATHER], stream=True)
+    )
+    types = [event.type for event in events]
+    text_deltas = types.count("response.output_text.delta")
+    argument_deltas = types.count("response.function_call_arguments.delta")
+    expected = [
+        *TEXT_THEN_CALL[:4],
+        *["response.output_text.delta"] * text_deltas,
+        *TEXT_THEN_CALL[8:12],
+        *["response.function_call_arguments.delta"] * argument_deltas,
+        *TEXT_THEN_CALL[15:],
+    ]
+    assert types == expected and text_deltas >= 1 and argument_deltas >= 1
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    added = [event for event in events if event.type == "response.output_item.added"]
+    assert [(event.output_index, event.item.type) for event in added] == [(0, "message"), (1, "function_call")]
+    final = events[-1].response
+    assert [item.type for item in final.output] == ["message", "function_call"]
+    assert final.output_text == "Let me look that up." and final.output[1].name == "get_weather"
+
+
 @pytest.mark.parametrize("upstream", UPSTREAMS)
 def test_stateless_tool_round_trip_and_parallel_calls(client: openai.OpenAI, upstream: str) -> None:
     """Function calls come back as items; sending them back with their outputs continues without stored state."""
