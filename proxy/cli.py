@@ -31,6 +31,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"plano-proxy: invalid config {args.config}: {exc}", file=sys.stderr)
         return 2
+    for key in config.ignored_keys:
+        print(
+            f"plano-proxy: warning: {args.config}: {key} is not a setting plano-proxy reads; it is ignored",
+            file=sys.stderr,
+        )
     if args.command == "check":
         print(model_table(config))
         return 0

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from plano_proxy.proxy.config_keys import ignored_keys
 from plano_proxy.proxy.providers import ProviderKind, provider_kind
 
 
@@ -139,6 +140,8 @@ class Config:
     alias_fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     cors_origins: tuple[str, ...] = ()
     """Origins allowed to call the gateway from a browser (``"*"`` for any); empty turns CORS off."""
+    ignored_keys: tuple[str, ...] = ()
+    """Key paths in the file that no setting reads (a typo, or a Plano setting plano-proxy does not implement)."""
 
 
 _VAR = re.compile(
@@ -201,6 +204,7 @@ def parse_config(text: str, environ: Mapping[str, str]) -> Config:
         alias_fallbacks=alias_fallbacks,
         cors_origins=_cors(root.get("cors")),
         gateway_keys=gateway_keys,
+        ignored_keys=ignored_keys(root),
     )
 
 

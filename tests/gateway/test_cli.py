@@ -29,6 +29,16 @@ def test_check_prints_model_table_without_keys() -> None:
     assert any(line.split()[:3] == ["fast-model", "gpt-4o-mini", "openai"] for line in lines)
     assert any("anthropic/claude-sonnet-4-5" in line and "https://api.anthropic.com/v1" in line for line in lines)
     assert "secret" not in result.stdout + result.stderr
+    assert "warning" not in result.stderr  # every key of the shipped config is read
+
+
+def test_ignored_key_is_named_as_a_warning(tmp_path: Path) -> None:
+    """A key no setting reads (here a misspelt `timeouts`) is named on stderr; the config still loads."""
+    config = tmp_path / "typo.yaml"
+    config.write_text("model_providers:\n  - {model: ollama/llama3.1, timeout: 5s}\n")
+    result = run_cli("check", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "model_providers[0].timeout is not a setting plano-proxy reads; it is ignored" in result.stderr
 
 
 def test_bad_config_names_its_key(tmp_path: Path) -> None:

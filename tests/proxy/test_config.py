@@ -201,3 +201,23 @@ def test_routing_rules() -> None:
         table.resolve("gpt-9")
     assert "gpt-9" in caught.value.message and "fast-model" in caught.value.message
     assert "openai/gpt-4o-mini" in caught.value.message
+
+
+def test_keys_no_setting_reads_are_named() -> None:
+    """A typo or a Plano setting plano-proxy does not implement is reported, not silently dropped; known ones are not."""
+    text = (
+        "version: v0.4.0\nprompt_targets: []\n"
+        "listeners:\n  - {type: model, port: 12000, tracing: true}\n"
+        "model_providers:\n  - {model: openai/gpt-4o-mini, access_key: k, timeout: 5s, routing_preferences: []}\n"
+        "model_aliases:\n  fast: {target: gpt-4o-mini, weight: 2}\n"
+        "state_storage: {type: memory, ttl: 1h}\n"
+    )
+    assert parse(text).ignored_keys == (
+        "prompt_targets",
+        "model_providers[0].timeout",
+        "model_providers[0].routing_preferences",
+        "listeners[0].tracing",
+        "state_storage.ttl",
+        "model_aliases.fast.weight",
+    )
+    assert parse(BASE).ignored_keys == ()
