@@ -126,31 +126,45 @@ async def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def measure_depth(
+ROUNDS = 5
+"""The depths are measured in this many alternating rounds, so that drift over the run falls on all of them alike."""
+
+
+async def measure_depths(
     session: aiohttp.ClientSession,
     url: str,
     pid: int,
     mock_url: str,
     mock_app: web.Application,
-    previous: str | None,
-    depth: int,
+    forked_from: dict[int, str | None],
     repeats: int,
-) -> dict[str, float]:
-    """Turns forked from the chain's response at `depth`: the gateway's CPU per turn and its added latency."""
-    text = f"fork at {depth} [[events:20]]"
-    for _ in range(20):
-        await turn(session, url, text, previous)
-    cpu_before = cpu_seconds(pid)
-    through = [(await turn(session, url, text, previous))[1] for _ in range(repeats)]
-    cpu_per_turn = (cpu_seconds(pid) - cpu_before) / repeats
-    sent = mock_app[REQUESTS][-1]
-    straight = [await direct(session, mock_url, sent.path, sent.body) for _ in range(min(repeats, 200))]
-    return {
-        "gateway_cpu_ms": cpu_per_turn * 1000,
-        "gateway_ms": (statistics.median(through) - statistics.median(straight)) * 1000,
-        "through_gateway_ms": statistics.median(through) * 1000,
-        "direct_ms": statistics.median(straight) * 1000,
-    }
+) -> dict[int, dict[str, float]]:
+    """Turns forked from the chain's response at each depth: the gateway's CPU per turn and its added latency."""
+    cpu = dict.fromkeys(DEPTHS, 0.0)
+    through: dict[int, list[float]] = {depth: [] for depth in DEPTHS}
+    sent = {}
+    for depth in DEPTHS:  # warm-up, and the upstream request each depth makes
+        for _ in range(20):
+            await turn(session, url, f"fork at {depth} [[events:20]]", forked_from[depth])
+        sent[depth] = mock_app[REQUESTS][-1]
+    for _ in range(ROUNDS):
+        for depth in DEPTHS:
+            before = cpu_seconds(pid)
+            for _ in range(repeats // ROUNDS):
+                through[depth].append(
+                    (await turn(session, url, f"fork at {depth} [[events:20]]", forked_from[depth]))[1]
+                )
+            cpu[depth] += cpu_seconds(pid) - before
+    figures = {}
+    for depth in DEPTHS:
+        straight = [await direct(session, mock_url, sent[depth].path, sent[depth].body) for _ in range(200)]
+        figures[depth] = {
+            "gateway_cpu_ms": cpu[depth] / len(through[depth]) * 1000,
+            "gateway_ms": (statistics.median(through[depth]) - statistics.median(straight)) * 1000,
+            "through_gateway_ms": statistics.median(through[depth]) * 1000,
+            "direct_ms": statistics.median(straight) * 1000,
+        }
+    return figures
 
 
 async def bench_store(kind: str, mock_url: str, mock_app: web.Application, repeats: int, dsn: str) -> dict[str, Any]:
@@ -172,16 +186,17 @@ async def bench_store(kind: str, mock_url: str, mock_app: web.Application, repea
         async with aiohttp.ClientSession() as session:
             previous = None
             chain: set[str] = set()
+            forked_from: dict[int, str | None] = {}
+            stored: dict[int, int | None] = {}
             for depth in range(1, max(DEPTHS) + 1):
                 if depth in DEPTHS:
-                    # Bytes of the chain's first `depth - 1` turns, i.e. what this turn continues.
-                    stored = await stored_bytes(kind, workdir / "state.db", dsn, schema, chain)
-                    figures = await measure_depth(
-                        session, url, process.pid, mock_url, mock_app, previous, depth, repeats
-                    )
-                    results["depths"][depth] = {**figures, "stored_bytes": stored}
+                    # Bytes of the chain's first `depth - 1` turns, i.e. what a turn at this depth continues.
+                    stored[depth] = await stored_bytes(kind, workdir / "state.db", dsn, schema, chain)
+                    forked_from[depth] = previous
                 previous, _ = await turn(session, url, f"turn {depth} [[events:20]]", previous)
                 chain.add(previous)
+            figures = await measure_depths(session, url, process.pid, mock_url, mock_app, forked_from, repeats)
+            results["depths"] = {depth: {**figures[depth], "stored_bytes": stored[depth]} for depth in DEPTHS}
     finally:
         stop_process(process)
         if kind == "postgres":
