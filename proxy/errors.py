@@ -22,6 +22,7 @@ started, the encoders turn the same information into the format's in-stream erro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -87,10 +88,20 @@ class StorageUnavailable(GatewayError):
 class UpstreamError(GatewayError):
     """The provider answered with an error (or broke); `status` is what the client should see."""
 
-    def __init__(self, status: int, message: str, *, type: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message, code=code)
         self.status = status
         self.type = type or openai_type_for_status(status)
+        self.headers = dict(headers or {})
+        """Provider headers the client should see too (``Retry-After``, rate-limit state)."""
 
 
 class UpstreamUnreachable(UpstreamError):

@@ -39,9 +39,10 @@ def is_anthropic_endpoint(path: str) -> bool:
 
 
 def render_error(request: web.Request, error: GatewayError) -> web.Response:
+    headers = error.headers if isinstance(error, UpstreamError) else None
     if is_anthropic_endpoint(request.path):
-        return json_response(anthropic_body(error, request[ACCESS].request_id), error.status)
-    return json_response(openai_body(error), error.status)
+        return json_response(anthropic_body(error, request[ACCESS].request_id), error.status, headers)
+    return json_response(openai_body(error), error.status, headers)
 
 
 @web.middleware

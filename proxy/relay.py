@@ -6,6 +6,7 @@ import aiohttp
 from aiohttp import web
 
 from plano_proxy.proxy.metrics import note_first_byte, open_stream
+from plano_proxy.proxy.upstream import rate_limit_headers
 from plano_proxy.transformers.sse import frame_data, frame_named
 
 SSE_HEADERS = {
@@ -13,7 +14,8 @@ SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
 }
-# Headers of an upstream answer that describe the provider's request and are worth passing on.
+# Headers of an upstream answer that describe the provider's request and are worth passing on (with its rate-limit
+# state).
 _PASSED_ON = ("request-id", "openai-processing-ms")
 
 
@@ -47,4 +49,5 @@ ANTHROPIC_STREAM_CUT = frame_named({"type": "error", "error": {"type": "api_erro
 
 
 def _passed_on(upstream: aiohttp.ClientResponse) -> dict[str, str]:
-    return {name: upstream.headers[name] for name in _PASSED_ON if name in upstream.headers}
+    own = {name: upstream.headers[name] for name in _PASSED_ON if name in upstream.headers}
+    return {**own, **rate_limit_headers(upstream)}

@@ -150,7 +150,19 @@ async def _error_from(response: aiohttp.ClientResponse, provider: ProviderConfig
     if provider.access_key:
         message = message.replace(provider.access_key, "[redacted]")
     message = message or f"The provider {provider.qualified_name!r} answered with HTTP {response.status}."
-    return UpstreamError(response.status, message, type=type_, code=code)
+    return UpstreamError(response.status, message, type=type_, code=code, headers=rate_limit_headers(response))
+
+
+_RATE_LIMIT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+
+
+def rate_limit_headers(response: aiohttp.ClientResponse) -> dict[str, str]:
+    """``Retry-After`` (seconds or milliseconds) and the provider's rate-limit state, for the client's own backoff."""
+    return {
+        name: value
+        for name, value in response.headers.items()
+        if name.lower() in ("retry-after", "retry-after-ms") or name.lower().startswith(_RATE_LIMIT_PREFIXES)
+    }
 
 
 def parse_error_body(raw: bytes) -> tuple[str, str | None, str | None]:

@@ -365,7 +365,7 @@ def openai_error(status: int, message: str, type_: str, code: str | None, param:
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     headers = {"x-request-id": new_id("req_")}
     if status == 429:
-        headers["retry-after"] = "1"
+        headers |= {"retry-after": "1", "x-ratelimit-limit-requests": "500", "x-ratelimit-remaining-requests": "0"}
     return web.json_response(body, status=status, headers=headers)
 
 
@@ -373,7 +373,7 @@ def anthropic_error(status: int, type_: str, message: str) -> web.Response:
     request_id = new_id("req_")
     headers = {"request-id": request_id}
     if status == 429:
-        headers["retry-after"] = "1"
+        headers |= {"retry-after": "1", "anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "0"}
     body = {"type": "error", "error": {"type": type_, "message": message}, "request_id": request_id}
     return web.json_response(body, status=status, headers=headers)
 

@@ -8,6 +8,7 @@ import anthropic
 import openai
 import pytest
 from mock_upstream import REQUESTS
+from support import http
 from support.servers import ServerThread
 
 from plano_proxy.proxy.app import create_app
@@ -97,3 +98,35 @@ def test_policy_delays() -> None:
     assert [policy.delay(n, None) for n in range(4)] == [0.25, 0.5, 1.0, 1.0]
     assert policy.delay(0, "0.5") == 0.5 and policy.delay(0, "30") == 1.0
     assert policy.delay(1, "Wed, 21 Oct 2026 07:28:00 GMT") == 0.5
+
+
+@pytest.mark.parametrize(
+    ("path", "model", "limit_header"),
+    [
+        ("/v1/chat/completions", "gpt-4o-mini", "x-ratelimit-remaining-requests"),
+        ("/v1/chat/completions", "claude-sonnet-4-5", "anthropic-ratelimit-requests-remaining"),
+        ("/v1/messages", "claude-sonnet-4-5", "anthropic-ratelimit-requests-remaining"),
+        ("/v1/responses", "gpt-4o-mini", "x-ratelimit-remaining-requests"),
+    ],
+)
+def test_rate_limit_reaches_the_client_with_retry_after(
+    gateway: ServerThread, path: str, model: str, limit_header: str
+) -> None:
+    """A 429 the gateway does not retry (retries are off here) keeps the provider's Retry-After and rate-limit state,
+    so the client's own SDK can back off as it would against the provider."""
+    body = {"model": model, "max_tokens": 20, "messages": [{"role": "user", "content": "[[fault:429]] x"}]}
+    if path == "/v1/responses":
+        body = {"model": model, "input": "[[fault:429]] x"}
+    answer = http.post(f"{gateway.url}{path}", body, headers={"anthropic-version": "2023-06-01"})
+    assert answer.status == 429
+    assert answer.headers["retry-after"] == "1" and answer.headers[limit_header] == "0"
+
+
+def test_openai_sdk_waits_for_the_passed_on_retry_after(gateway: ServerThread) -> None:
+    """The openai SDK reads the passed-on Retry-After: its one retry comes about a second later, and succeeds."""
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=1)
+    started = time.monotonic()
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "[[fault:429x1]] x"}]
+    )
+    assert 0.9 <= time.monotonic() - started < 5 and reply.choices[0].message.content
