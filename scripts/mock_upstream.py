@@ -373,7 +373,11 @@ def anthropic_error(status: int, type_: str, message: str) -> web.Response:
     request_id = new_id("req_")
     headers = {"request-id": request_id}
     if status == 429:
-        headers |= {"retry-after": "1", "anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "0"}
+        headers |= {
+            "retry-after": "1",
+            "anthropic-ratelimit-requests-limit": "50",
+            "anthropic-ratelimit-requests-remaining": "0",
+        }
     body = {"type": "error", "error": {"type": type_, "message": message}, "request_id": request_id}
     return web.json_response(body, status=status, headers=headers)
 
