@@ -77,6 +77,15 @@ class _Block:
     parts: list[str] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class _QueuedTool:
+    """A tool call that started while another one was still streaming; it is sent once that one has ended."""
+
+    body: dict[str, Any]
+    parts: list[str] = field(default_factory=list)
+    ended: bool = False
+
+
 def anthropic_error_type(status: int) -> str:
     return _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
@@ -90,6 +99,8 @@ class AnthropicEncoder:
         self._open: dict[int, _Block] = {}
         """Canonical index → its block, while that block is open."""
         self._current: int | None = None
+        self._queued: dict[int, _QueuedTool] = {}
+        """Tool calls waiting for the streaming one to end (Anthropic streams one block at a time)."""
         self._thinking: dict[int, list[str]] = {}
         self._usage = Usage()
         self._stop_reason = "end_turn"
@@ -119,15 +130,47 @@ class AnthropicEncoder:
         )
 
     def _on_tool_start(self, event: ToolCallStart) -> list[Payload]:
-        return self._open_block(event.index, {"type": "tool_use", "id": event.call_id, "name": event.name, "input": {}})
+        body = {"type": "tool_use", "id": event.call_id, "name": event.name, "input": {}}
+        if self._streaming_tool() or self._queued:
+            # Chat Completions providers may interleave parallel calls' arguments; hold this one back.
+            self._queued[event.index] = _QueuedTool(body)
+            return []
+        return self._open_block(event.index, body)
 
     def _on_tool_delta(self, event: ToolCallDelta) -> list[Payload]:
+        queued = self._queued.get(event.index)
+        if queued is not None:
+            queued.parts.append(event.arguments)
+            return []
         delta = {"type": "input_json_delta", "partial_json": event.arguments}
         return self._delta(event.index, None, delta, event.arguments)
 
     def _on_block_end(self, event: BlockEnd) -> list[Payload]:
         self._thinking.pop(event.index, None)
-        return self._close(event.index)
+        if event.index in self._queued:
+            self._queued[event.index].ended = True
+            return []
+        return self._close(event.index) + self._release_queued()
+
+    def _streaming_tool(self) -> bool:
+        return self._current is not None and self._open[self._current].body["type"] == "tool_use"
+
+    def _release_queued(self) -> list[Payload]:
+        """Send held-back tool calls in order, each whole, up to the first one that has not ended yet."""
+        events: list[Payload] = []
+        while self._queued and not self._streaming_tool():
+            index = next(iter(self._queued))
+            queued = self._queued.pop(index)
+            events += self._open_block(index, queued.body)
+            arguments = "".join(queued.parts)
+            if arguments:
+                block = self._open[index]
+                block.parts.append(arguments)
+                delta = {"type": "input_json_delta", "partial_json": arguments}
+                events.append({"type": "content_block_delta", "index": block.position, "delta": delta})
+            if queued.ended:
+                events += self._close(index)
+        return events
 
     def _on_usage(self, event: Usage) -> list[Payload]:
         self._usage = event
@@ -221,8 +264,11 @@ class AnthropicEncoder:
 
     def _end(self) -> list[Payload]:
         events = self._start()
+        for queued in self._queued.values():
+            queued.ended = True
         for index in list(self._open):
             events += self._close(index)
+        events += self._release_queued()
         self._ended = True
         delta = {"stop_reason": self._stop_reason, "stop_sequence": None}
         usage = self._usage_body(self._usage.output_tokens)
