@@ -9,7 +9,7 @@ from aiohttp import web
 
 from plano_proxy.proxy import conversations_api as conversations
 from plano_proxy.proxy import stored_responses as stored
-from plano_proxy.proxy.app_keys import BACKGROUND_TASKS, CONFIG, MODELS, RUNNING, SESSION, STORE, WRITER
+from plano_proxy.proxy.app_keys import BACKGROUND_TASKS, CONFIG, LIVE, MODELS, RUNNING, SESSION, STORE, WRITER
 from plano_proxy.proxy.background import cancel_response, stop_background
 from plano_proxy.proxy.chat import chat_completions
 from plano_proxy.proxy.config import Config
@@ -35,6 +35,7 @@ def create_app(config: Config, *, multiprocess_metrics: bool = False) -> web.App
     app.on_response_prepare.append(add_cors_headers)
     app[BACKGROUND_TASKS] = set()
     app[RUNNING] = {}
+    app[LIVE] = {}
     app.cleanup_ctx.append(_upstream_session)
     if config.state_storage is not None:
         app.cleanup_ctx.append(_state_store)

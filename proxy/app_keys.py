@@ -21,6 +21,8 @@ BACKGROUND_TASKS = web.AppKey("background_tasks", set)
 """Work that outlives its request (storing the partial answer of a stream whose client left); awaited at shutdown."""
 RUNNING = web.AppKey("background_responses", dict)
 """Background responses being produced by this process, by response id (their tasks)."""
+LIVE = web.AppKey("live_streams", dict)
+"""Streamed background responses being produced by this process, by response id (their `LiveStream`)."""
 
 
 @dataclass(slots=True)

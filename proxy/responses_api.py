@@ -13,10 +13,10 @@ from typing import Any
 from aiohttp import web
 
 from plano_proxy.proxy.app_keys import ACCESS, resolve_route
-from plano_proxy.proxy.background import check_background, start_background
+from plano_proxy.proxy.background import answer_in_background, check_background
 from plano_proxy.proxy.errors import InvalidRequest, ModelNotFound
 from plano_proxy.proxy.fallback import with_fallbacks
-from plano_proxy.proxy.provider_calls import upstream_call
+from plano_proxy.proxy.provider_calls import UpstreamCall, upstream_call
 from plano_proxy.proxy.routing import Route
 from plano_proxy.proxy.state import begin_turn
 from plano_proxy.proxy.translate import ResponsesFramer, run_stream, run_whole
@@ -46,17 +46,16 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     def new_encoder() -> ResponsesEncoder:
         return ResponsesEncoder(request=canonical, echo=echo, ids=ids, clock=unix_time)
 
-    async def whole(candidate: Route, encoder: ResponsesEncoder) -> dict[str, Any]:
-        call = upstream_call(full, candidate.provider, responses_client=True, builtin_tools=builtins)
-        return await run_whole(request, candidate.provider, call, encoder, encoder.response)
+    def call_for(candidate: Route) -> UpstreamCall:
+        return upstream_call(full, candidate.provider, responses_client=True, builtin_tools=builtins)
 
     if background:
-        return await start_background(request, route, turn, new_encoder, whole)
+        return await answer_in_background(request, route, turn, new_encoder, call_for, stream=canonical.stream)
 
     async def answer(candidate: Route) -> web.StreamResponse:
         encoder = new_encoder()
+        call = call_for(candidate)
         if canonical.stream:
-            call = upstream_call(full, candidate.provider, responses_client=True, builtin_tools=builtins)
             framer = ResponsesFramer()
 
             async def commit() -> None:
@@ -69,7 +68,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             return await run_stream(
                 request, candidate.provider, call, encoder, framer, before_terminal=commit, on_abort=keep_partial
             )
-        final = await whole(candidate, encoder)
+        final = await run_whole(request, candidate.provider, call, encoder, encoder.response)
         await turn.commit(candidate, final, encoder.output_items(), None)
         return json_response(final)
 

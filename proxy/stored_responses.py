@@ -6,8 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from plano_proxy.proxy.app_keys import STORE, owner_of
+from plano_proxy.proxy.app_keys import LIVE, STORE, owner_of
 from plano_proxy.proxy.errors import InvalidRequest, NotFound, StorageNotConfigured
+from plano_proxy.proxy.live import LiveStream
 from plano_proxy.proxy.paging import list_object, page_params
 from plano_proxy.proxy.relay import SSE_HEADERS
 from plano_proxy.proxy.web_json import json_response
@@ -71,8 +72,12 @@ async def get_response(request: web.Request) -> web.StreamResponse:
 
 
 async def _replay(request: web.Request, record: StoredResponse) -> web.StreamResponse:
-    """The stored stream again, events after ``starting_after`` only, with their original sequence numbers."""
+    """The stored stream again, events after ``starting_after`` only, with their original sequence numbers; a
+    background stream still being produced here is followed live to its end."""
     starting_after = _int_query(request, "starting_after", default=-1)
+    live = request.app[LIVE].get(record.id)
+    if live is not None:
+        return await _follow(request, live, starting_after)
     if record.events is None:
         raise InvalidRequest(
             f"Response with id '{record.id}' was not created with stream=true, so it has no events to replay.",
@@ -81,6 +86,15 @@ async def _replay(request: web.Request, record: StoredResponse) -> web.StreamRes
     response = web.StreamResponse(status=200, headers=SSE_HEADERS)
     await response.prepare(request)
     await response.write(b"".join(frame_named(e) for e in record.events if e["sequence_number"] > starting_after))
+    await response.write_eof()
+    return response
+
+
+async def _follow(request: web.Request, live: LiveStream, starting_after: int) -> web.StreamResponse:
+    response = web.StreamResponse(status=200, headers=SSE_HEADERS)
+    await response.prepare(request)
+    async for chunk in live.follow(after=starting_after):
+        await response.write(chunk)
     await response.write_eof()
     return response
 

@@ -50,6 +50,18 @@ class TeeEncoder:
         return self._primary.finish()
 
 
+class Sink(Protocol):
+    """Where framed bytes go: the client's response, or an `Outlet`."""
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def write_eof(self, data: bytes = b"") -> None: ...
+
+
+class Outlet(Sink, Protocol):
+    def opened(self) -> None: ...
+
+
 class Framer(Protocol):
     """Turns a client encoder's payloads into the client format's SSE bytes."""
 
@@ -160,21 +172,41 @@ async def run_stream(
     async with open_upstream(request.app[SESSION], provider, call.operation, body, forwarded) as upstream:
         response = web.StreamResponse(status=200, headers=SSE_HEADERS)
         await response.prepare(request)
-        relay = _Relay(request, response, encoder, framer, before_terminal)
-        decoder = call.new_decoder()
-        sse = SSEDecoder()
         with open_stream(request), _aborting(request, on_abort):
-            try:
-                async for chunk in upstream.content.iter_any():
-                    await relay.send([e for message in sse.decode(chunk) for e in decoder.feed(message)])
-                    if relay.stopped:
-                        break
-                else:
-                    await relay.send([e for message in sse.flush() for e in decoder.feed(message)] + decoder.finish())
-            except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
-                await relay.send([StreamError(502, "api_error", STREAM_CUT_MESSAGE)])
-            await relay.close()
+            await _pump(upstream, call, _Relay(request, response, encoder, framer, before_terminal))
     return response
+
+
+async def stream_into(
+    request: web.Request,
+    provider: ProviderConfig,
+    call: UpstreamCall,
+    encoder: ClientEncoder,
+    framer: Framer,
+    outlet: Outlet,
+    before_terminal: BeforeTerminal | None = None,
+) -> None:
+    """The same relay into an `outlet` of the caller's instead of the client's response (a background response
+    that outlives its client); `outlet.opened()` is called once the provider has answered, before anything is sent."""
+    body = orjson.dumps(call.body)
+    async with open_upstream(request.app[SESSION], provider, call.operation, body) as upstream:
+        outlet.opened()
+        await _pump(upstream, call, _Relay(request, outlet, encoder, framer, before_terminal))
+
+
+async def _pump(upstream: aiohttp.ClientResponse, call: UpstreamCall, relay: _Relay) -> None:
+    decoder = call.new_decoder()
+    sse = SSEDecoder()
+    try:
+        async for chunk in upstream.content.iter_any():
+            await relay.send([e for message in sse.decode(chunk) for e in decoder.feed(message)])
+            if relay.stopped:
+                break
+        else:
+            await relay.send([e for message in sse.flush() for e in decoder.feed(message)] + decoder.finish())
+    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
+        await relay.send([StreamError(502, "api_error", STREAM_CUT_MESSAGE)])
+    await relay.close()
 
 
 @contextlib.contextmanager
@@ -198,7 +230,7 @@ class _Relay:
     def __init__(
         self,
         request: web.Request,
-        response: web.StreamResponse,
+        response: Sink,
         encoder: ClientEncoder,
         framer: Framer,
         before: BeforeTerminal | None,

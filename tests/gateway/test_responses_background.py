@@ -77,17 +77,66 @@ def test_cancel_refuses_foreground_and_unknown_responses(gateway: ServerThread) 
         client.responses.cancel("resp_unknown")
 
 
-def test_background_needs_storage_and_no_stream(gateway: ServerThread, make_gateway: GatewayFactory) -> None:
+def test_background_needs_storage(gateway: ServerThread, make_gateway: GatewayFactory) -> None:
     """Clear 400s instead of silently answering in the foreground."""
-    for body in (
-        {"model": "gpt-4o-mini", "input": "x", "background": True, "store": False},
-        {"model": "gpt-4o-mini", "input": "x", "background": True, "stream": True},
-    ):
-        answer = http.post(f"{gateway.url}/v1/responses", body)
-        assert answer.status == 400 and answer.json()["error"]["param"] == "background"
+    answer = http.post(
+        f"{gateway.url}/v1/responses", {"model": "gpt-4o-mini", "input": "x", "background": True, "store": False}
+    )
+    assert answer.status == 400 and answer.json()["error"]["param"] == "background"
     stateless = make_gateway(None)
     answer = http.post(f"{stateless.url}/v1/responses", {"model": "gpt-4o-mini", "input": "x", "background": True})
     assert answer.status == 400 and "state_storage" in answer.json()["error"]["message"]
+
+
+PACED = "[[events:30]] [[delay:40]] count for me"
+"""About 1.2 s of text deltas, so a client can leave or join in the middle."""
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-sonnet-4-5"])
+def test_streamed_background_response_streams_and_is_stored(gateway: ServerThread, model: str) -> None:
+    client = client_for(gateway)
+    events = list(client.responses.create(model=model, input="[[events:5]] go", background=True, stream=True))
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    assert events[0].type == "response.created" and events[-1].type == "response.completed"
+    assert events[-1].response.background is True
+    stored = client.responses.retrieve(events[-1].response.id)
+    assert stored.status == "completed" and stored.output_text == "w0 w1 w2 w3 w4"
+    replay = list(client.responses.retrieve(stored.id, stream=True))
+    assert [event.model_dump() for event in replay] == [event.model_dump() for event in events]
+
+
+def test_streamed_background_response_survives_its_client_and_resumes(gateway: ServerThread) -> None:
+    """The client leaves after a few events; the answer is still produced, and the stream picks up where it was."""
+    client = client_for(gateway)
+    stream = client.responses.create(model="gpt-4o-mini", input=PACED, background=True, stream=True)
+    seen = []
+    for event in stream:
+        seen.append(event)
+        if len(seen) == 6:
+            break
+    stream.close()
+    response_id = seen[0].response.id
+    rest = list(client.responses.retrieve(response_id, stream=True, starting_after=seen[-1].sequence_number))
+    assert rest[0].sequence_number == seen[-1].sequence_number + 1 and rest[-1].type == "response.completed"
+    text = "".join(event.delta for event in [*seen, *rest] if event.type == "response.output_text.delta")
+    assert text == " ".join(f"w{i}" for i in range(30))
+    assert client.responses.retrieve(response_id).status == "completed"
+
+
+def test_cancel_ends_a_streamed_background_response(gateway: ServerThread) -> None:
+    client = client_for(gateway)
+    stream = client.responses.create(model="claude-sonnet-4-5", input=PACED, background=True, stream=True)
+    first = next(iter(stream))
+    assert client.responses.cancel(first.response.id).status == "cancelled"
+    remaining = list(stream)  # the live stream ends, without a terminal event
+    assert all(event.type != "response.completed" for event in remaining)
+    assert client.responses.retrieve(first.response.id).status == "cancelled"
+
+
+def test_streamed_background_provider_failure_is_an_error_and_stored(gateway: ServerThread) -> None:
+    client = client_for(gateway)
+    with pytest.raises(openai.InternalServerError):
+        list(client.responses.create(model="gpt-4o-mini", input="[[fault:500]] x", background=True, stream=True))
 
 
 def test_provider_failure_is_stored_as_failed(gateway: ServerThread) -> None:
