@@ -6,6 +6,7 @@ conversation (``conversation``: its ordered items), never both. It stores only i
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,8 @@ from plano_proxy.proxy.errors import InvalidRequest, NotFound, StorageNotConfigu
 from plano_proxy.proxy.metrics import METRICS, Metrics
 from plano_proxy.proxy.routing import Route
 from plano_proxy.proxy.stored_responses import to_record_fields
-from plano_proxy.storage import Store, StoredResponse, StoredTurn, with_item_ids
+from plano_proxy.proxy.web_json import unix_time
+from plano_proxy.storage import Conversation, Store, StoredResponse, StoredTurn, with_item_ids
 from plano_proxy.storage.writer import BackgroundWriter
 from plano_proxy.transformers.canonical import CanonicalRequest, Item
 
@@ -109,9 +111,23 @@ async def _history(store: Store, turn: TurnState) -> list[Item]:
     if turn.conversation_id is not None:
         history = await store.conversation_history(turn.conversation_id, turn.owner)
         if history is None:
-            raise NotFound(f"Conversation with id '{turn.conversation_id}' not found.")
+            if not await _start_named_conversation(store, turn.conversation_id, turn.owner):
+                raise NotFound(f"Conversation with id '{turn.conversation_id}' not found.")
+            return []
         return history
     return []
+
+
+_MINTED_CONVERSATION_ID = re.compile(r"conv_[0-9a-f]{48}")
+
+
+async def _start_named_conversation(store: Store, conversation_id: str, owner: str | None) -> bool:
+    """A conversation id the client chose (``conv_my_session``) starts that conversation on first use, as Plexus
+    documents; an id shaped like the ones this gateway and OpenAI mint must exist already, as OpenAI requires, so a
+    mistyped or deleted one is a 404 rather than a silent fresh start."""
+    if _MINTED_CONVERSATION_ID.fullmatch(conversation_id):
+        return False
+    return await store.ensure_conversation(Conversation(id=conversation_id, owner=owner, created_at=unix_time()))
 
 
 def _conversation_id(value: Any) -> str | None:

@@ -181,6 +181,11 @@ class Store(abc.ABC):
         """Create the conversation with its first items; returns those items with their ids."""
 
     @abc.abstractmethod
+    async def ensure_conversation(self, conversation: Conversation) -> bool:
+        """Create the conversation unless its id exists; True if it now belongs to `conversation.owner` (just
+        created or already there), False if another owner holds that id."""
+
+    @abc.abstractmethod
     async def get_conversation(self, conversation_id: str, owner: str | None) -> Conversation | None: ...
 
     @abc.abstractmethod

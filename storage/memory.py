@@ -126,6 +126,11 @@ class MemoryStore(Store):
         self._conversations[conversation.id] = _ConversationEntry(conversation, stored)
         return list(stored)
 
+    async def ensure_conversation(self, conversation: Conversation) -> bool:
+        if conversation.id not in self._conversations:
+            self._conversations[conversation.id] = _ConversationEntry(conversation, [])
+        return self._conversation(conversation.id, conversation.owner) is not None
+
     async def get_conversation(self, conversation_id: str, owner: str | None) -> Conversation | None:
         entry = self._conversation(conversation_id, owner)
         return entry.conversation if entry else None

@@ -240,6 +240,20 @@ class PostgresStore(Store):
         await self._run(write, transaction=True)
         return stored
 
+    async def ensure_conversation(self, conversation: Conversation) -> bool:
+        async def write(conn: asyncpg.Connection) -> bool:
+            await conn.execute(
+                "INSERT INTO conversations (id, owner, created_at, metadata) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (id) DO NOTHING",
+                conversation.id,
+                conversation.owner,
+                conversation.created_at,
+                dumps(conversation.metadata),
+            )
+            return await conn.fetchrow(_OWNED_CONVERSATION, conversation.id, conversation.owner) is not None
+
+        return await self._run(write, transaction=True)
+
     async def get_conversation(self, conversation_id: str, owner: str | None) -> Conversation | None:
         row = await self._run(lambda conn: conn.fetchrow(_OWNED_CONVERSATION, conversation_id, owner))
         return None if row is None else conversation_from_row(row)

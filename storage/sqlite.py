@@ -248,6 +248,17 @@ class SqliteStore(Store):
         await self._write(write)
         return stored
 
+    async def ensure_conversation(self, conversation: Conversation) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            conn.execute(
+                "INSERT INTO conversations (id, owner, created_at, metadata) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING",
+                (conversation.id, conversation.owner, conversation.created_at, dumps(conversation.metadata)),
+            )
+            return conn.execute(_OWNED_CONVERSATION, (conversation.id, conversation.owner)).fetchone() is not None
+
+        return await self._write(write)
+
     async def get_conversation(self, conversation_id: str, owner: str | None) -> Conversation | None:
         row = await self._read(lambda conn: conn.execute(_OWNED_CONVERSATION, (conversation_id, owner)).fetchone())
         return None if row is None else conversation_from_row(row)

@@ -154,8 +154,11 @@ def test_errors_for_state(client: openai.OpenAI) -> None:
             model="gpt-4o-mini", input="z", previous_response_id=kept.id, conversation=conversation.id
         )
     assert both.value.code == "mutually_exclusive_parameters"
-    with pytest.raises(openai.NotFoundError):
-        client.responses.create(model="gpt-4o-mini", input="z", conversation="conv_unknown")
+    deleted = client.conversations.create()
+    client.conversations.delete(deleted.id)
+    for unknown in ("conv_" + "ab" * 24, deleted.id):  # ids shaped like minted ones must exist (named ones start)
+        with pytest.raises(openai.NotFoundError):
+            client.responses.create(model="gpt-4o-mini", input="z", conversation=unknown)
 
 
 def test_input_items_paging(client: openai.OpenAI) -> None:

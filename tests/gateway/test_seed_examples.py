@@ -152,3 +152,26 @@ def test_conversational_state_example(make_gateway, store_kind: str) -> None:
         previous_response_id=response.id,
     )
     assert 'earlier user texts: ["My name is Alice and I like Python"]' in resp2.output_text
+
+
+def test_plexus_conversation_by_name(make_gateway, store_kind: str) -> None:
+    """On each store, Plexus's example: a conversation named by the client starts on first use and carries on;
+    an unknown id shaped like a minted one is still OpenAI's 404."""
+    url = f"{make_gateway(store_kind).url}/v1/responses"
+    headers = {"Authorization": "Bearer YOUR_API_KEY"}
+    first = http.post(
+        url,
+        {"model": "gpt-4o", "conversation": "conv_my_session", "input": "Remember: my favorite color is blue."},
+        headers=headers,
+    )
+    assert first.status == 200, first.body
+    later = http.post(
+        url,
+        {"model": "gpt-4o", "conversation": "conv_my_session", "input": "What is my favorite color?"},
+        headers=headers,
+    )
+    assert later.status == 200 and later.json()["conversation"] == {"id": "conv_my_session"}
+    text = later.json()["output"][0]["content"][0]["text"]
+    assert 'earlier user texts: ["Remember: my favorite color is blue."]' in text
+    missing = http.post(url, {"model": "gpt-4o", "conversation": "conv_" + "0" * 48, "input": "x"}, headers=headers)
+    assert missing.status == 404 and "not found" in missing.json()["error"]["message"]

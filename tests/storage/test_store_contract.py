@@ -231,6 +231,18 @@ async def test_turns_on_a_conversation_append_their_items_in_order(store: Store)
     assert texts(await store.history("resp_2", None)) == ["q2", "a2"]
 
 
+async def test_ensure_conversation_creates_once_and_respects_its_owner(store: Store) -> None:
+    """A named conversation starts empty on first use, is left as it is afterwards, and another owner cannot take it."""
+    assert await store.ensure_conversation(Conversation("conv_named", "team-a", 1_700_000_000, {"k": "v"}))
+    await store.save_turn(response("resp_n1", owner="team-a", conversation_id="conv_named"), [user("q")], [])
+    assert await store.ensure_conversation(Conversation("conv_named", "team-a", 1_800_000_000))
+    kept = await store.get_conversation("conv_named", "team-a")
+    assert kept is not None and (kept.created_at, kept.metadata) == (1_700_000_000, {"k": "v"})
+    assert texts(await store.conversation_history("conv_named", "team-a")) == ["q"]
+    assert not await store.ensure_conversation(Conversation("conv_named", "team-b", 1_800_000_000))
+    assert await store.get_conversation("conv_named", "team-b") is None
+
+
 async def test_saving_a_response_again_replaces_it_without_duplicating_conversation_items(store: Store) -> None:
     """A background response saved queued then completed keeps one copy of its input in the conversation."""
     await store.create_conversation(Conversation("conv_1", None, 1, {}))
