@@ -31,6 +31,8 @@ import mimetypes
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from plano_proxy.transformers.canonical import (
     CanonicalRequest,
     FunctionTool,
@@ -240,9 +242,20 @@ def _function_call_output(raw: dict[str, Any], where: str) -> Item:
     output = raw["output"]
     if isinstance(output, list):
         output = [_part(part, "user", f"{where}.output[{index}]") for index, part in enumerate(output)]
+    elif isinstance(output, dict):
+        output = _object_output(output)
     else:
         _expect(output, str, "a string or an array", f"{where}.output")
     return {"type": "function_call_output", "call_id": raw["call_id"], "output": output}
+
+
+def _object_output(output: dict[str, Any]) -> str:
+    """An object where OpenAI wants a string (Plexus's examples send ``{"text": …}``): its text when that is all it
+    holds, else the object as JSON. OpenAI refuses objects; accepting them loses nothing for clients that never send
+    one, and every upstream gets the string OpenAI would have wanted."""
+    if set(output) == {"text"} and isinstance(output["text"], str):
+        return output["text"]
+    return orjson.dumps(output).decode()
 
 
 def _reasoning_item(raw: dict[str, Any], where: str) -> Item:

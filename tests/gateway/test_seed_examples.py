@@ -10,6 +10,7 @@ from __future__ import annotations
 import anthropic
 import openai
 import pytest
+from mock_upstream import REQUESTS
 from support import http
 from support.servers import ServerThread
 
@@ -175,3 +176,26 @@ def test_plexus_conversation_by_name(make_gateway, store_kind: str) -> None:
     assert 'earlier user texts: ["Remember: my favorite color is blue."]' in text
     missing = http.post(url, {"model": "gpt-4o", "conversation": "conv_" + "0" * 48, "input": "x"}, headers=headers)
     assert missing.status == 404 and "not found" in missing.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5"])
+def test_plexus_tool_results_example(gateway: ServerThread, mock_upstream: ServerThread, model: str) -> None:
+    """Plexus's "Providing tool results" body as written, whose output is an object ({"text": …}) where OpenAI
+    wants a string: the upstream gets the text, in its own format."""
+    body = {
+        "model": model,
+        "input": [
+            {
+                "type": "function_call",
+                "call_id": "call_123",
+                "name": "get_weather",
+                "arguments": '{"location":"San Francisco, CA","unit":"fahrenheit"}',
+            },
+            {"type": "function_call_output", "call_id": "call_123", "output": {"text": "Sunny, 72°F"}},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "What should I wear?"}]},
+        ],
+    }
+    answer = http.post(f"{gateway.url}/v1/responses", body, headers={"Authorization": "Bearer YOUR_API_KEY"})
+    assert answer.status == 200, answer.body
+    assert "tool results: 1" in answer.json()["output"][0]["content"][0]["text"]
+    assert "Sunny, 72°F" in str(mock_upstream.app[REQUESTS][-1].body)
