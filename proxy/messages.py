@@ -22,6 +22,7 @@ from plano_proxy.proxy.relay import ANTHROPIC_STREAM_CUT, relay_json, relay_sse
 from plano_proxy.proxy.routing import Route
 from plano_proxy.proxy.translate import AnthropicFramer, run_stream, run_whole
 from plano_proxy.proxy.upstream import ANTHROPIC_FORWARDED, open_upstream
+from plano_proxy.proxy.usage_tap import anthropic_usage
 from plano_proxy.proxy.web_json import json_response, read_json_object
 from plano_proxy.transformers.anthropic_encoder import AnthropicEncoder
 from plano_proxy.transformers.anthropic_request import anthropic_request_to_canonical
@@ -48,8 +49,8 @@ async def _answer(request: web.Request, route: Route, body: dict[str, Any], stre
             request.app[SESSION], route.provider, "messages", upstream_body, _forwarded(request)
         ) as upstream:
             if stream:
-                return await relay_sse(request, upstream, ANTHROPIC_STREAM_CUT)
-            return await relay_json(upstream)
+                return await relay_sse(request, upstream, ANTHROPIC_STREAM_CUT, anthropic_usage())
+            return await relay_json(request, upstream, anthropic_usage())
     canonical = anthropic_request_to_canonical(body)
     call = upstream_call(canonical, route.provider, responses_client=False)
     encoder = AnthropicEncoder(model=route.requested, ids=random_id)
@@ -67,7 +68,7 @@ async def count_tokens(request: web.Request) -> web.Response:
         async with open_upstream(
             request.app[SESSION], route.provider, "count_tokens", orjson.dumps(body), _forwarded(request)
         ) as upstream:
-            response = await relay_json(upstream)
+            response = await relay_json(request, upstream)
         response.headers[TOKEN_COUNT_HEADER] = "exact"
         return response
     return json_response({"input_tokens": estimate_tokens(body)}, headers={TOKEN_COUNT_HEADER: "estimate"})

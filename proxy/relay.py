@@ -5,8 +5,9 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from plano_proxy.proxy.metrics import note_first_byte, open_stream
+from plano_proxy.proxy.metrics import note_first_byte, note_usage, open_stream
 from plano_proxy.proxy.upstream import rate_limit_headers
+from plano_proxy.proxy.usage_tap import StreamUsageTap, UsageReader, usage_of_body
 from plano_proxy.transformers.sse import frame_data, frame_named
 
 SSE_HEADERS = {
@@ -19,24 +20,35 @@ SSE_HEADERS = {
 _PASSED_ON = ("request-id", "openai-processing-ms")
 
 
-async def relay_json(upstream: aiohttp.ClientResponse) -> web.Response:
+async def relay_json(
+    request: web.Request, upstream: aiohttp.ClientResponse, read_usage: UsageReader | None = None
+) -> web.Response:
     body = await upstream.read()
+    if read_usage is not None and (usage := usage_of_body(body, read_usage)) is not None:
+        note_usage(request, usage)
     return web.Response(
         body=body, status=upstream.status, content_type="application/json", headers=_passed_on(upstream)
     )
 
 
-async def relay_sse(request: web.Request, upstream: aiohttp.ClientResponse, cut_error: bytes) -> web.StreamResponse:
+async def relay_sse(
+    request: web.Request, upstream: aiohttp.ClientResponse, cut_error: bytes, read_usage: UsageReader
+) -> web.StreamResponse:
     """Stream the upstream's SSE bytes through; a cut upstream ends the stream with `cut_error`."""
     response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **_passed_on(upstream)})
     await response.prepare(request)
+    tap = StreamUsageTap(read_usage)
     with open_stream(request):
         try:
             async for chunk in upstream.content.iter_any():
                 note_first_byte(request)
+                tap.feed(chunk)
                 await response.write(chunk)
         except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
             await response.write(cut_error)
+        finally:
+            if tap.usage is not None:
+                note_usage(request, tap.usage)
         await response.write_eof()
     return response
 

@@ -113,6 +113,35 @@ def test_readyz_reports_storage(make_gateway, tmp_path: Path) -> None:
     asyncio.run(drop_schema("plano_gw_ready"))
 
 
+def test_relayed_answers_count_their_tokens(make_gateway) -> None:
+    """Answers the gateway relays byte for byte (no state storage: chat to GPT, messages to Claude), streamed or not,
+    still report their tokens on the access line and in plano_tokens_total."""
+    gateway = make_gateway(None)
+    chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "count my tokens please"}]}
+    messages = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": chat["messages"]}
+    anthropic_headers = {"anthropic-version": "2023-06-01"}
+    calls = [
+        ("/v1/chat/completions", chat, {}),
+        ("/v1/chat/completions", {**chat, "stream": True, "stream_options": {"include_usage": True}}, {}),
+        ("/v1/messages", messages, anthropic_headers),
+        ("/v1/messages", {**messages, "stream": True}, anthropic_headers),
+    ]
+    with capture_logs() as logs:
+        for index, (path, body, headers) in enumerate(calls):
+            answer = http.post(f"{gateway.url}{path}", body, headers={**headers, "x-request-id": f"relay-{index}"})
+            assert answer.status == 200
+        deadline = time.monotonic() + 5
+        while sum(entry.get("event") == "request" for entry in logs) < len(calls) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    lines = {entry["request_id"]: entry for entry in logs if entry["event"] == "request"}
+    for index in range(len(calls)):
+        line = lines[f"relay-{index}"]
+        assert line["input_tokens"] == 4 and line["output_tokens"] > 0, line
+    scrape = http.get(f"{gateway.url}/metrics").body.decode()
+    assert metric(scrape, "plano_tokens_total", direction="in", provider="openai/gpt-4o-mini") == 8
+    assert metric(scrape, "plano_tokens_total", direction="in", provider="anthropic/claude-sonnet-4-5") == 8
+
+
 def test_request_id_and_access_log_fields(make_gateway) -> None:
     """A client's x-request-id is returned on JSON and streamed answers and logged with model, provider, status,
     latency, TTFT and tokens."""
