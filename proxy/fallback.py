@@ -22,7 +22,7 @@ async def with_fallbacks(request: web.Request, route: Route, attempt: Callable[[
     *earlier, last = route.candidates()
     for candidate, following in zip(earlier, route.candidates()[1:], strict=True):
         try:
-            return await attempt(with_caller_key(request, candidate))
+            return await attempt(with_caller_key(request, candidate, route))
         except UpstreamError as error:
             log.warning(
                 "fallback",
@@ -34,4 +34,4 @@ async def with_fallbacks(request: web.Request, route: Route, attempt: Callable[[
             record = request[ACCESS]
             record.fallback_from = record.fallback_from or candidate.provider.qualified_name
             record.provider = following.provider.qualified_name
-    return await attempt(with_caller_key(request, last))
+    return await attempt(with_caller_key(request, last, route))

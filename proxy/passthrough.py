@@ -11,15 +11,18 @@ from plano_proxy.proxy.errors import Unauthorized
 from plano_proxy.proxy.routing import Route
 
 
-def with_caller_key(request: web.Request, route: Route) -> Route:
+def with_caller_key(request: web.Request, route: Route, addressed: Route | None = None) -> Route:
     """The route as it is, or, for a passthrough provider, with the caller's key in place of the configured one.
 
     The key then goes wherever the configured one would: the provider's own auth header, and the redaction of
-    provider error texts.
+    provider error texts. A caller's key is for the provider the caller addressed: a fallback to another provider
+    (`addressed` names the route the request was for) is called with its own configured key, never the caller's.
     """
     provider = route.provider
     if not provider.passthrough_auth:
         return route
+    if addressed is not None and addressed.provider.provider != provider.provider:
+        return route  # its configured key, or none: the provider's own 401 then moves on to the next fallback
     key = presented_key(request) or provider.access_key
     if not key:
         raise Unauthorized(

@@ -165,3 +165,26 @@ def test_passthrough_auth_and_gateway_keys_conflict() -> None:
         ConfigError, match=r"model_providers\[0\]\.passthrough_auth: cannot be combined with gateway_keys"
     ):
         parse_config(PASSTHROUGH.format(mock="http://127.0.0.1:9", openai_key="k") + KEYS, {})
+
+
+def test_callers_key_never_follows_a_fallback_to_another_provider(mock_upstream: ServerThread) -> None:
+    """The caller's OpenAI key is for OpenAI: when OpenAI fails and the fallback is an Anthropic passthrough
+    provider, Anthropic gets its own configured key, not the caller's."""
+    from plano_proxy.proxy.app import create_app
+
+    text = (
+        "model_providers:\n"
+        f"  - {{model: openai/gpt-4o-mini, base_url: '{mock_upstream.url}/v1', passthrough_auth: true,"
+        " retries: {attempts: 0}, fallbacks: [claude-sonnet-4-5]}\n"
+        f"  - {{model: anthropic/claude-sonnet-4-5, base_url: '{mock_upstream.url}', passthrough_auth: true,"
+        f" access_key: {ANTHROPIC_KEY}}}\n"
+    )
+    server = ServerThread(lambda: create_app(parse_config(text, {})))
+    try:
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="sk-caller-openai-55", max_retries=0)
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "[[fault:500x1]] x"}])
+        sent = mock_upstream.app[REQUESTS]
+        assert sent[-2].headers["Authorization"] == "Bearer sk-caller-openai-55"  # the addressed provider
+        assert sent[-1].headers["x-api-key"] == ANTHROPIC_KEY  # the fallback, with its own key
+    finally:
+        server.close()
