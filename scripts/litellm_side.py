@@ -35,8 +35,8 @@ SCRIPTS: Final = Path(__file__).resolve().parent
 
 LITELLM_VERSION: Final = "1.106.12"
 """A release whose `proxy` extra resolves from PyPI alone: the later ones tried (1.108.14, 1.109.3, 1.110.2) need
-companion packages PyPI does not serve. It predates 1.107.0, reported as compromised and gone from PyPI, as 1.82.7
-and 1.82.8 were before it: move the pin only to a release known to be clean."""
+companion packages at versions PyPI did not serve. Check a newer release installs and runs here before moving the
+pin."""
 LITELLM_REQUIREMENT: Final = f"litellm[proxy]=={LITELLM_VERSION}"
 MODEL: Final = "gpt-4o-mini"
 """The model name clients ask for; LiteLLM maps it to the OpenAI-compatible upstream."""
