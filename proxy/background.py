@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
 import structlog
 from aiohttp import web
 
-from plano_proxy.proxy.app_keys import BACKGROUND_TASKS, LIVE, RUNNING, STORE, WRITER, owner_of
+from plano_proxy.proxy.app_keys import BACKGROUND_TASKS, LIVE, RUNNING, STORE, owner_of
 from plano_proxy.proxy.errors import InvalidRequest, NotFound, UpstreamError
 from plano_proxy.proxy.fallback import with_fallbacks
 from plano_proxy.proxy.live import LiveStream
@@ -33,7 +32,6 @@ from plano_proxy.proxy.state import TurnState
 from plano_proxy.proxy.stored_responses import require_store, response_object
 from plano_proxy.proxy.translate import run_whole, stream_into
 from plano_proxy.proxy.web_json import json_response
-from plano_proxy.storage import StoredResponse, StoredTurn
 from plano_proxy.transformers.canonical import StreamError
 from plano_proxy.transformers.responses_encoder import ResponsesEncoder
 
@@ -43,7 +41,6 @@ Produce = Callable[[Route, ResponsesEncoder], Awaitable[bool]]
 """Runs one attempt on one route into the given encoder; True if it stored the finished response itself (a stream
 commits before its terminal event)."""
 
-_UNFINISHED = frozenset({"queued", "in_progress"})
 _SHUTDOWN = "gateway shutting down"
 
 
@@ -200,23 +197,9 @@ async def cancel_response(request: web.Request) -> web.Response:
     if task is not None:
         task.cancel()
         await asyncio.wait([task])
-    elif record.status in _UNFINISHED:
-        await _mark_cancelled(request, record)
+    else:
+        await store.cancel_unfinished(response_id, owner_of(request))
     record = await store.get_response(response_id, owner_of(request))
     if record is None:
         raise NotFound(f"Response with id '{response_id}' not found.")
     return json_response(response_object(record))
-
-
-async def _mark_cancelled(request: web.Request, record: StoredResponse) -> None:
-    """Store the response again, as cancelled, with the input items it already has (its output is still empty)."""
-    store, inputs = request.app[STORE], []
-    after = None
-    while (page := await store.list_input_items(record.id, record.owner, after=after, limit=100, order="asc")) and (
-        page.items
-    ):
-        inputs += page.items
-        if not page.has_more:
-            break
-        after = page.items[-1]["id"]
-    await request.app[WRITER].submit(StoredTurn(replace(record, status="cancelled"), inputs, []))

@@ -181,6 +181,11 @@ class Store(abc.ABC):
         """Create the conversation with its first items; returns those items with their ids."""
 
     @abc.abstractmethod
+    async def cancel_unfinished(self, response_id: str, owner: str | None) -> bool:
+        """Mark the response ``cancelled`` if it is still ``queued`` or ``in_progress``, in one step, so a producer
+        finishing at the same moment is never overwritten; False if it was finished already (or is unknown)."""
+
+    @abc.abstractmethod
     async def ensure_conversation(self, conversation: Conversation) -> bool:
         """Create the conversation unless its id exists; True if it now belongs to `conversation.owner` (just
         created or already there), False if another owner holds that id."""

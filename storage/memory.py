@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from plano_proxy.storage.base import (
+    TERMINAL_STATUSES,
     Conversation,
     Item,
     ItemPage,
@@ -125,6 +126,13 @@ class MemoryStore(Store):
         stored = list(_detached(items))
         self._conversations[conversation.id] = _ConversationEntry(conversation, stored)
         return list(stored)
+
+    async def cancel_unfinished(self, response_id: str, owner: str | None) -> bool:
+        entry = self._entry(response_id, owner)
+        if entry is None or entry.response.status in TERMINAL_STATUSES:
+            return False
+        entry.response = replace(entry.response, status="cancelled")
+        return True
 
     async def ensure_conversation(self, conversation: Conversation) -> bool:
         if conversation.id not in self._conversations:

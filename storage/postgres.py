@@ -86,6 +86,10 @@ ORDER BY chain.depth DESC, items.position
 
 _LIVE_RESPONSE = "SELECT revision FROM responses WHERE id = $1 AND owner IS NOT DISTINCT FROM $2 AND NOT deleted"
 _OWNED_CONVERSATION = "SELECT * FROM conversations WHERE id = $1 AND owner IS NOT DISTINCT FROM $2"
+_CANCEL_UNFINISHED = (
+    "UPDATE responses SET status = 'cancelled' WHERE id = $1 AND owner IS NOT DISTINCT FROM $2 AND NOT deleted "
+    "AND status IN ('queued', 'in_progress')"
+)
 _INSERT_ITEMS = "INSERT INTO items (response_id, position, is_input, item_id, body) VALUES ($1, $2, $3, $4, $5)"
 
 
@@ -239,6 +243,10 @@ class PostgresStore(Store):
 
         await self._run(write, transaction=True)
         return stored
+
+    async def cancel_unfinished(self, response_id: str, owner: str | None) -> bool:
+        status = await self._run(lambda conn: conn.execute(_CANCEL_UNFINISHED, response_id, owner))
+        return bool(status != "UPDATE 0")
 
     async def ensure_conversation(self, conversation: Conversation) -> bool:
         async def write(conn: asyncpg.Connection) -> bool:

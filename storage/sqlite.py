@@ -81,6 +81,10 @@ ORDER BY chain.depth DESC, items.position
 
 _LIVE_RESPONSE = "SELECT revision FROM responses WHERE id = ? AND owner IS ? AND deleted = 0"
 _OWNED_CONVERSATION = "SELECT * FROM conversations WHERE id = ? AND owner IS ?"
+_CANCEL_UNFINISHED = (
+    "UPDATE responses SET status = 'cancelled' WHERE id = ? AND owner IS ? AND deleted = 0 "
+    "AND status IN ('queued', 'in_progress')"
+)
 
 
 def _translate(exc: sqlite3.Error) -> Exception:
@@ -247,6 +251,12 @@ class SqliteStore(Store):
 
         await self._write(write)
         return stored
+
+    async def cancel_unfinished(self, response_id: str, owner: str | None) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            return bool(conn.execute(_CANCEL_UNFINISHED, (response_id, owner)).rowcount)
+
+        return await self._write(write)
 
     async def ensure_conversation(self, conversation: Conversation) -> bool:
         def write(conn: sqlite3.Connection) -> bool:

@@ -231,6 +231,22 @@ async def test_turns_on_a_conversation_append_their_items_in_order(store: Store)
     assert texts(await store.history("resp_2", None)) == ["q2", "a2"]
 
 
+async def test_cancel_unfinished_changes_only_an_unfinished_response(store: Store) -> None:
+    """A queued response becomes cancelled with its items kept; a finished one, another owner's or an unknown one
+    stays as it is."""
+    await store.save_turn(response("resp_q", owner="team-a", status="queued"), [user("long job")], [])
+    await store.save_turn(response("resp_done", owner="team-a"), [user("q")], [assistant("a")])
+    assert not await store.cancel_unfinished("resp_q", "team-b")
+    assert await store.cancel_unfinished("resp_q", "team-a")
+    cancelled = await store.get_response("resp_q", "team-a")
+    assert cancelled is not None and cancelled.status == "cancelled"
+    assert texts(await store.history("resp_q", "team-a")) == ["long job"]
+    assert not await store.cancel_unfinished("resp_done", "team-a")
+    done = await store.get_response("resp_done", "team-a")
+    assert done is not None and done.status == "completed"
+    assert not await store.cancel_unfinished("resp_unknown", None)
+
+
 async def test_ensure_conversation_creates_once_and_respects_its_owner(store: Store) -> None:
     """A named conversation starts empty on first use, is left as it is afterwards, and another owner cannot take it."""
     assert await store.ensure_conversation(Conversation("conv_named", "team-a", 1_700_000_000, {"k": "v"}))
