@@ -28,7 +28,7 @@ from plano_proxy.proxy.routing import Route
 from plano_proxy.proxy.state import begin_turn
 from plano_proxy.proxy.translate import ChatFramer, TeeEncoder, run_stream, run_whole
 from plano_proxy.proxy.upstream import open_upstream
-from plano_proxy.proxy.usage_tap import chat_usage
+from plano_proxy.proxy.usage_tap import read_chat_usage
 from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
 from plano_proxy.transformers.chat_encoder import ChatEncoder
 from plano_proxy.transformers.chat_request import chat_request_to_canonical
@@ -52,8 +52,8 @@ async def _answer(request: web.Request, route: Route, body: dict[str, Any], stre
     upstream_body = orjson.dumps({**body, "model": route.provider.model})
     async with open_upstream(request.app[SESSION], route.provider, "chat", upstream_body) as upstream:
         if stream:
-            return await relay_sse(request, upstream, CHAT_STREAM_CUT, chat_usage())
-        return await relay_json(request, upstream, chat_usage())
+            return await relay_sse(request, upstream, CHAT_STREAM_CUT, read_chat_usage)
+        return await relay_json(request, upstream, read_chat_usage)
 
 
 def _stores_chat_turns(request: web.Request) -> bool:

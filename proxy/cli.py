@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from plano_proxy.proxy.app import create_app
@@ -21,6 +22,8 @@ from plano_proxy.proxy.logs import LogFormat, configure_logging
 from plano_proxy.proxy.metrics import MULTIPROCESS_ENV
 from plano_proxy.proxy.routing import ModelTable
 from plano_proxy.storage import StorageUnavailable, open_store
+
+log = structlog.get_logger("plano_proxy.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,12 +34,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"plano-proxy: invalid config {args.config}: {exc}", file=sys.stderr)
         return 2
-    for key in config.ignored_keys:
-        print(
-            f"plano-proxy: warning: {args.config}: {key} is not a setting plano-proxy reads; it is ignored",
-            file=sys.stderr,
-        )
     if args.command == "check":
+        for key in config.ignored_keys:  # the command's own report, beside the table it prints
+            print(
+                f"plano-proxy: warning: {args.config}: {key} is not a setting plano-proxy reads; it is ignored",
+                file=sys.stderr,
+            )
         print(model_table(config))
         return 0
     if args.command == "migrate":
@@ -86,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def serve(config: Config, args: argparse.Namespace) -> int:
+    configure_logging(args.log_format)
+    for key in config.ignored_keys:
+        log.warning("config_key_ignored", config=args.config, key=key)
     host = args.host or config.listener.address
     port = config.listener.port if args.port is None else args.port
     if args.workers < 1:

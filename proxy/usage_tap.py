@@ -20,12 +20,10 @@ UsageReader = Callable[[dict[str, Any]], "Usage | None"]
 """Reads one answer body or stream event; returns the usage known so far, or None if this one carries none."""
 
 
-def chat_usage() -> UsageReader:
-    def read(payload: dict[str, Any]) -> Usage | None:
-        usage = payload.get("usage")
-        return usage_from_chat(usage) if isinstance(usage, dict) else None
-
-    return read
+def read_chat_usage(payload: dict[str, Any]) -> Usage | None:
+    """Chat Completions carry the whole count in one ``usage`` (a stream's last chunk, when asked for)."""
+    usage = payload.get("usage")
+    return usage_from_chat(usage) if isinstance(usage, dict) else None
 
 
 def anthropic_usage() -> UsageReader:

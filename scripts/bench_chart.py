@@ -22,24 +22,21 @@ def _budget(axes: Axes, value: float, text: str) -> None:
     axes.annotate(text, (0, value), xytext=(2, 3), textcoords="offset points", fontsize=8)
 
 
-def _latency(axes: Axes, chat: dict[str, Any]) -> None:
+def _direct_then_gateways(chat: dict[str, Any], direct: str, gateway: str) -> tuple[list[str], list[float], list[str]]:
+    """Bars for the first run's direct figure, then each gateway run's."""
     first = next(iter(chat.values()))
-    labels, values, colors = ["direct"], [first["direct_latency_ms"]], [DIRECT]
-    for name, figures in chat.items():
-        labels.append(name.replace(", ", "\n"))
-        values.append(figures["gateway_latency_ms"])
-        colors.append(GATEWAY)
-    _bars(axes, labels, values, colors, "{:.2f}")
+    labels = ["direct", *(name.replace(", ", "\n") for name in chat)]
+    values = [first[direct], *(figures[gateway] for figures in chat.values())]
+    return labels, values, [DIRECT] + [GATEWAY] * len(chat)
+
+
+def _latency(axes: Axes, chat: dict[str, Any]) -> None:
+    _bars(axes, *_direct_then_gateways(chat, "direct_latency_ms", "gateway_latency_ms"), "{:.2f}")
     axes.set_title("non-streaming chat, median latency (ms)", fontsize=9)
 
 
 def _throughput(axes: Axes, chat: dict[str, Any], litellm: dict[str, Any]) -> None:
-    first = next(iter(chat.values()))
-    labels, values, colors = ["direct"], [first["direct_rps"]], [DIRECT]
-    for name, figures in chat.items():
-        labels.append(name.replace(", ", "\n"))
-        values.append(figures["gateway_rps"])
-        colors.append(GATEWAY)
+    labels, values, colors = _direct_then_gateways(chat, "direct_rps", "gateway_rps")
     for workers, figures in litellm.items():
         if isinstance(figures, dict):
             labels.append(f"LiteLLM\n{workers} worker(s)")

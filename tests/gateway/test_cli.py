@@ -58,11 +58,13 @@ def test_missing_env_var_names_variable_and_provider(tmp_path: Path) -> None:
 
 
 def test_serve_answers_sdk_and_logs_access_lines(tmp_path: Path, mock_upstream: ServerThread) -> None:
-    """serve starts on the given port; a chat request works; the JSON access line has its fields and no key;
-    SIGTERM exits 0."""
+    """serve starts on the given port; a chat request works; the JSON access line has its fields and no key; a config
+    key it does not read is logged as a warning; SIGTERM exits 0."""
     config = tmp_path / "plano_config.yaml"
     config.write_text(
-        gateway_config_text(mock_upstream.url, f"state_storage: {{type: sqlite, path: '{tmp_path / 's.db'}'}}\n")
+        gateway_config_text(
+            mock_upstream.url, f"state_storage: {{type: sqlite, path: '{tmp_path / 's.db'}'}}\n", "prompt_targets: []\n"
+        )
     )
     gateway = GatewayProcess(config)
     try:
@@ -97,3 +99,5 @@ def test_serve_answers_sdk_and_logs_access_lines(tmp_path: Path, mock_upstream: 
     assert first["stream"] is False and chat[1]["stream"] is True
     assert first["request_id"] and isinstance(first["latency_ms"], float)
     assert OPENAI_KEY not in log and ANTHROPIC_KEY not in log
+    ignored = [json.loads(line) for line in log.splitlines() if '"config_key_ignored"' in line]
+    assert [(entry["key"], entry["level"]) for entry in ignored] == [("prompt_targets", "warning")]

@@ -9,7 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import aiohttp
 import openai
+import orjson
 import pytest
 from structlog.testing import capture_logs
 from support import http
@@ -220,3 +222,33 @@ def test_version(flag: str) -> None:
     """--version prints the package version."""
     result = subprocess.run([PLANO_PROXY, flag], capture_output=True, text=True, timeout=30)
     assert re.match(r"plano-proxy \d+\.\d+\.\d+", result.stdout)
+
+
+@pytest.mark.parametrize(("connections", "b_finishes_first"), [(1, False), (4096, True)])
+def test_upstream_connections_caps_open_streams(make_gateway, connections: int, b_finishes_first: bool) -> None:
+    """A stream holds its upstream connection to the end: with one connection a second stream waits for the first,
+    with the default pool it does not."""
+    gateway = make_gateway(None, extra_yaml=f"listeners: [{{type: model, upstream_connections: {connections}}}]\n")
+    url = f"{gateway.url}/v1/chat/completions"
+
+    def body(text: str) -> bytes:
+        return orjson.dumps({"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": text}]})
+
+    async def scenario() -> list[str]:
+        finished: list[str] = []
+        async with aiohttp.ClientSession() as session:
+            slow = await session.post(url, data=body("[[events:8]] [[delay:100]] slow"))
+            await slow.content.readany()  # A is streaming, and holds its upstream connection
+
+            async def read(name: str, response: aiohttp.ClientResponse) -> None:
+                await response.read()
+                finished.append(name)
+
+            async def quick() -> None:
+                await read("B", await session.post(url, data=body("quick")))
+
+            await asyncio.gather(read("A", slow), quick())
+        return finished
+
+    order = asyncio.run(scenario())
+    assert order == (["B", "A"] if b_finishes_first else ["A", "B"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plano_proxy.proxy.usage_tap import StreamUsageTap, anthropic_usage, chat_usage, usage_of_body
+from plano_proxy.proxy.usage_tap import StreamUsageTap, anthropic_usage, read_chat_usage, usage_of_body
 from plano_proxy.transformers.canonical import Usage
 
 CHAT_STREAM = (
@@ -27,7 +27,7 @@ ANTHROPIC_STREAM = (
 
 @pytest.mark.parametrize("split", range(1, len(CHAT_STREAM), 7))
 def test_chat_stream_usage_found_wherever_the_chunks_split(split: int) -> None:
-    tap = StreamUsageTap(chat_usage())
+    tap = StreamUsageTap(read_chat_usage)
     tap.feed(CHAT_STREAM[:split])
     tap.feed(CHAT_STREAM[split:])
     assert tap.usage == Usage(input_tokens=7, output_tokens=3, cached_tokens=2)
@@ -42,8 +42,8 @@ def test_anthropic_stream_usage_joins_start_and_delta(split: int) -> None:
 
 
 def test_whole_bodies() -> None:
-    assert usage_of_body(b'{"usage":{"prompt_tokens":3,"completion_tokens":1}}', chat_usage()) == Usage(3, 1)
+    assert usage_of_body(b'{"usage":{"prompt_tokens":3,"completion_tokens":1}}', read_chat_usage) == Usage(3, 1)
     message = b'{"type":"message","usage":{"input_tokens":2,"output_tokens":6}}'
     assert usage_of_body(message, anthropic_usage()) == Usage(2, 6)
-    assert usage_of_body(b'{"choices":[]}', chat_usage()) is None
-    assert usage_of_body(b'not json "usage"', chat_usage()) is None
+    assert usage_of_body(b'{"choices":[]}', read_chat_usage) is None
+    assert usage_of_body(b'not json "usage"', read_chat_usage) is None
