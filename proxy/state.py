@@ -94,7 +94,7 @@ async def begin_turn(request: web.Request, body: dict[str, Any], canonical: Cano
     turn.conversation_id = conversation
     if store is not None:
         turn.history = tuple(await _history(store, turn))
-    turn.input_items = tuple(with_item_ids(_resolve_references(canonical.items, turn.history)))
+    turn.input_items = tuple(with_item_ids(await _resolve_references(turn, canonical.items)))
     return turn
 
 
@@ -143,18 +143,24 @@ def _conversation_id(value: Any) -> str | None:
     )
 
 
-def _resolve_references(items: tuple[Item, ...], history: tuple[Item, ...]) -> list[Item]:
-    """Replace ``item_reference`` items by the stored items they name."""
-    if not any(item.get("type") == "item_reference" for item in items):
+async def _resolve_references(turn: TurnState, items: tuple[Item, ...]) -> list[Item]:
+    """Replace ``item_reference`` items by the stored items they name, as OpenAI does: any item the caller stored,
+    looked for first in the history this turn continues (already in hand), then in the store with one lookup for all
+    the rest (another response's input or output, another conversation's items)."""
+    wanted = {item["id"] for item in items if item.get("type") == "item_reference"}
+    if not wanted:
         return list(items)  # the usual case: no index of the whole history needed
-    known = {item["id"]: item for item in history if "id" in item}
+    known = {item["id"]: item for item in turn.history if "id" in item}
+    elsewhere = wanted - known.keys()
+    if elsewhere and turn.store is not None:
+        known.update(await turn.store.find_items(elsewhere, turn.owner))
     resolved = []
     for item in items:
         if item.get("type") != "item_reference":
             resolved.append(item)
             continue
-        target = known.get(item.get("id", ""))
+        target = known.get(item["id"])
         if target is None:
-            raise NotFound(f"Item with id '{item.get('id')}' not found.", param="input")
+            raise NotFound(f"Item with id '{item['id']}' not found.", param="input")
         resolved.append(target)
     return resolved

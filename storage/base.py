@@ -21,7 +21,7 @@ Rules shared by all stores:
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -230,6 +230,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def conversation_history(self, conversation_id: str, owner: str | None) -> list[Item] | None:
         """All items of the conversation, oldest first; None if unknown."""
+
+    @abc.abstractmethod
+    async def find_items(self, item_ids: Collection[str], owner: str | None) -> dict[str, Item]:
+        """The stored items with these ids, by id, looked up together: input and output items of the owner's
+        responses and items of the owner's conversations.
+
+        An id that is unknown, another owner's, or held only by a deleted response or conversation is absent. An
+        id several stored items share (an item carried into later turns keeps its id) gives one of them.
+        """
 
     @abc.abstractmethod
     async def ping(self) -> None:

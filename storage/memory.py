@@ -4,7 +4,7 @@ exit, and private to one process, so it cannot serve several workers."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -201,6 +201,21 @@ class MemoryStore(Store):
     async def conversation_history(self, conversation_id: str, owner: str | None) -> list[Item] | None:
         entry = self._conversation(conversation_id, owner)
         return list(entry.items) if entry else None
+
+    async def find_items(self, item_ids: Collection[str], owner: str | None) -> dict[str, Item]:
+        wanted = set(item_ids)
+        return {item["id"]: item for item in self._owned_items(owner) if item["id"] in wanted}
+
+    def _owned_items(self, owner: str | None) -> Iterator[Item]:
+        """Every item of the owner's live responses and conversations: a scan, as this store keeps no index by
+        item id (it is bounded and for development)."""
+        for entry in self._responses.values():
+            if not entry.deleted and entry.response.owner == owner:
+                yield from entry.input_items
+                yield from entry.output_items
+        for conversation in self._conversations.values():
+            if conversation.conversation.owner == owner:
+                yield from conversation.items
 
     async def ping(self) -> None:
         return None

@@ -26,6 +26,19 @@ class Migration:
     statements: tuple[str, ...]
 
 
+_ITEMS_BY_ID = Migration(
+    2,
+    "items found by their own id, for item references",
+    (
+        "CREATE INDEX items_by_item_id ON items (item_id)",
+        # Leading with item_id serves the lookup by id alone and still every lookup within one conversation, so
+        # it replaces the old index instead of adding a third one for each write to maintain.
+        "CREATE INDEX conversation_items_by_item_id ON conversation_items (item_id, conversation_id)",
+        "DROP INDEX conversation_items_by_id",
+    ),
+)
+"""The same statements in both dialects."""
+
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -74,6 +87,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX conversation_items_by_id ON conversation_items (conversation_id, item_id)",
         ),
     ),
+    _ITEMS_BY_ID,
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -124,6 +138,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX conversation_items_by_id ON conversation_items (conversation_id, item_id)",
         ),
     ),
+    _ITEMS_BY_ID,
 )
 
 _VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "

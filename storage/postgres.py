@@ -9,12 +9,11 @@ conversation from several instances get distinct, ordered positions.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import asyncpg
-import orjson
 
 from plano_proxy.storage.base import (
     Conversation,
@@ -30,12 +29,15 @@ from plano_proxy.storage.base import (
 from plano_proxy.storage.cache import CachedHistory, HistoryCache
 from plano_proxy.storage.migrations import migrate_postgres
 from plano_proxy.storage.sql_common import (
+    ITEMS_BY_ID_POSTGRES,
     RESPONSE_COLUMNS,
     PreparedTurn,
     assemble_history,
     conversation_from_row,
     cursor_bounds,
     dumps,
+    items_by_id,
+    loads_item,
     page_from_bodies,
     prepare,
     response_from_row,
@@ -330,10 +332,7 @@ class PostgresStore(Store):
                 item_id,
             )
         )
-        if body is None:
-            return None
-        item: Item = orjson.loads(body)
-        return item
+        return None if body is None else loads_item(body)
 
     async def delete_conversation_item(self, conversation_id: str, owner: str | None, item_id: str) -> bool:
         status = await self._run(
@@ -352,12 +351,13 @@ class PostgresStore(Store):
         async def read(conn: asyncpg.Connection) -> list[Item] | None:
             if await conn.fetchrow(_OWNED_CONVERSATION, conversation_id, owner) is None:
                 return None
-            rows = await conn.fetch(
-                "SELECT body FROM conversation_items WHERE conversation_id = $1 ORDER BY position", conversation_id
-            )
-            return page_from_bodies([row[0] for row in rows], len(rows)).items
+            query = "SELECT body FROM conversation_items WHERE conversation_id = $1 ORDER BY position"
+            return [loads_item(row[0]) for row in await conn.fetch(query, conversation_id)]
 
         return await self._run(read, transaction=True)
+
+    async def find_items(self, item_ids: Collection[str], owner: str | None) -> dict[str, Item]:
+        return items_by_id(await self._run(lambda conn: conn.fetch(ITEMS_BY_ID_POSTGRES, list(item_ids), owner)))
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.fetchval("SELECT 1"))

@@ -1,4 +1,5 @@
-"""What the SQLite and PostgreSQL stores share: row encoding, cursor bounds and assembling a chain's history."""
+"""What the SQLite and PostgreSQL stores share: row encoding, cursor bounds, assembling a chain's history and finding
+items by id."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ def dumps_optional(value: Any) -> str | None:
 
 def loads_optional(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
+
+
+def loads_item(body: str) -> Item:
+    item: Item = orjson.loads(body)
+    return item
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,3 +139,26 @@ def assemble_history(rows: list[tuple[int, str | None, int, str | None]]) -> tup
         return None
     revision = next(row[2] for row in rows if row[0] == 0)
     return revision, [orjson.loads(row[3]) for row in rows if row[3] is not None]
+
+
+def _items_by_id_query(wanted: str, same_owner: str) -> str:
+    """(item_id, body) of the wanted items that the owner's live responses or conversations hold. ``wanted`` tests
+    ``item_id`` against the ids parameter, ``same_owner`` an owner column against the owner parameter."""
+    return (
+        "SELECT i.item_id, i.body FROM items AS i JOIN responses AS r ON r.id = i.response_id "
+        f"WHERE i.item_id {wanted} AND r.owner {same_owner} AND NOT r.deleted "
+        "UNION ALL "
+        "SELECT ci.item_id, ci.body FROM conversation_items AS ci JOIN conversations AS c ON c.id = ci.conversation_id "
+        f"WHERE ci.item_id {wanted} AND c.owner {same_owner}"
+    )
+
+
+# The ids go as one parameter (a JSON array, a text[]), so any number of them makes one statement of the same text.
+ITEMS_BY_ID_SQLITE = _items_by_id_query("IN (SELECT value FROM json_each(?1))", "IS ?2")
+ITEMS_BY_ID_POSTGRES = _items_by_id_query("= ANY($1::text[])", "IS NOT DISTINCT FROM $2")
+
+
+def items_by_id(rows: Iterable[tuple[str, str]]) -> dict[str, Item]:
+    """The found items by id, each body decoded once though an item carried into later turns comes back per copy."""
+    bodies = dict(rows)
+    return {item_id: loads_item(body) for item_id, body in bodies.items()}

@@ -12,11 +12,9 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
-
-import orjson
 
 from plano_proxy.storage.base import (
     Conversation,
@@ -32,12 +30,15 @@ from plano_proxy.storage.base import (
 from plano_proxy.storage.cache import CachedHistory, HistoryCache
 from plano_proxy.storage.migrations import migrate_sqlite
 from plano_proxy.storage.sql_common import (
+    ITEMS_BY_ID_SQLITE,
     RESPONSE_COLUMNS,
     PreparedTurn,
     assemble_history,
     conversation_from_row,
     cursor_bounds,
     dumps,
+    items_by_id,
+    loads_item,
     page_from_bodies,
     prepare,
     response_from_row,
@@ -327,7 +328,7 @@ class SqliteStore(Store):
                 "WHERE c.id = ? AND c.owner IS ? AND ci.item_id = ? ORDER BY ci.position LIMIT 1",
                 (conversation_id, owner, item_id),
             ).fetchone()
-            return None if row is None else _loads_item(row[0])
+            return None if row is None else loads_item(row[0])
 
         return await self._read(read)
 
@@ -348,12 +349,14 @@ class SqliteStore(Store):
         def read(conn: sqlite3.Connection) -> list[Item] | None:
             if conn.execute(_OWNED_CONVERSATION, (conversation_id, owner)).fetchone() is None:
                 return None
-            rows = conn.execute(
-                "SELECT body FROM conversation_items WHERE conversation_id = ? ORDER BY position", (conversation_id,)
-            ).fetchall()
-            return page_from_bodies([row[0] for row in rows], len(rows)).items
+            query = "SELECT body FROM conversation_items WHERE conversation_id = ? ORDER BY position"
+            return [loads_item(row[0]) for row in conn.execute(query, (conversation_id,))]
 
         return await self._read(read)
+
+    async def find_items(self, item_ids: Collection[str], owner: str | None) -> dict[str, Item]:
+        ids = dumps(list(item_ids))
+        return items_by_id(await self._read(lambda conn: conn.execute(ITEMS_BY_ID_SQLITE, (ids, owner)).fetchall()))
 
     async def ping(self) -> None:
         await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
@@ -369,11 +372,6 @@ class SqliteStore(Store):
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
-
-
-def _loads_item(body: str) -> Item:
-    item: Item = orjson.loads(body)
-    return item
 
 
 def _transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -7,6 +7,7 @@ provider while the client sent only the new turn.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import openai
 import pytest
@@ -256,6 +257,84 @@ def test_item_reference_resolves_to_a_stored_item(client: openai.OpenAI) -> None
             input=[{"type": "item_reference", "id": "msg_unknown"}],
             previous_response_id=first.id,
         )
+
+
+def sent_to_upstream(mock: ServerThread) -> list[dict[str, Any]]:
+    """The Chat Completions messages of the last request the mock upstream received."""
+    assert mock.app is not None
+    messages: list[dict[str, Any]] = mock.app[REQUESTS][-1].body["messages"]
+    return messages
+
+
+def test_item_reference_finds_an_output_item_of_an_unrelated_response(
+    client: openai.OpenAI, mock_upstream: ServerThread
+) -> None:
+    """A turn continuing nothing may reference the output items of any earlier response of the caller (a function
+    call, and a message referenced without its type): the provider gets those items."""
+    asked = client.responses.create(model="claude-sonnet-4-5", input="weather in Oslo", tools=[WEATHER])
+    call = next(item for item in asked.output if item.type == "function_call")
+    answered = client.responses.create(
+        model="gpt-4o-mini",
+        tools=[WEATHER],
+        input=[
+            {"type": "item_reference", "id": call.id},
+            {"type": "function_call_output", "call_id": call.call_id, "output": "4C and rain"},
+        ],
+    )
+    assert answered.output_text.startswith("tool result received: 4C and rain.")
+    calls = [message["tool_calls"] for message in sent_to_upstream(mock_upstream) if message.get("tool_calls")]
+    assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in calls[0]] == [
+        (call.call_id, "get_weather", call.arguments)
+    ]
+    unrelated = client.responses.create(model="gpt-4o-mini", input="remember the word tangerine")
+    client.responses.create(
+        model="gpt-4o-mini", input=[{"id": unrelated.output[0].id}, {"role": "user", "content": "say it again"}]
+    )
+    sent = sent_to_upstream(mock_upstream)
+    assert [message["role"] for message in sent] == ["assistant", "user"]
+    content = sent[0]["content"]
+    assert (content if isinstance(content, str) else "".join(part["text"] for part in content)) == unrelated.output_text
+
+
+def test_item_reference_finds_an_item_of_a_conversation(client: openai.OpenAI) -> None:
+    """Items of any conversation of the caller can be referenced from a turn outside it, until it is deleted."""
+    conversation = client.conversations.create(
+        items=[{"type": "message", "role": "user", "content": "the code word is mango"}]
+    )
+    seed = client.conversations.items.list(conversation.id).data[0].id
+    turn = client.responses.create(model="gpt-4o-mini", input="and banana", conversation=conversation.id)
+    said = client.responses.input_items.list(turn.id).data[0].id
+    answer = client.responses.create(
+        model="gpt-4o-mini",
+        input=[
+            {"type": "item_reference", "id": seed},
+            {"type": "item_reference", "id": said},
+            {"role": "user", "content": "which fruits?"},
+        ],
+    )
+    assert heard(answer.output_text)[1] == ["the code word is mango", "and banana", "which fruits?"]
+    forgotten = client.conversations.create(items=[{"type": "message", "role": "user", "content": "forget me"}])
+    gone = client.conversations.items.list(forgotten.id).data[0].id
+    client.conversations.delete(forgotten.id)
+    with pytest.raises(openai.NotFoundError, match=f"Item with id '{gone}' not found."):
+        client.responses.create(model="gpt-4o-mini", input=[{"type": "item_reference", "id": gone}])
+
+
+def test_item_reference_to_another_keys_item_is_unknown(make_gateway: GatewayFactory, store_kind: str) -> None:
+    """Another gateway key's response and conversation items are refused as unknown; their owner may use them."""
+    keys = "gateway_keys:\n  - {name: team-a, key: key-team-a}\n  - {name: team-b, key: key-team-b}\n"
+    gateway = make_gateway(store_kind, extra_yaml=keys)
+    a = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="key-team-a", max_retries=0)
+    b = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="key-team-b", max_retries=0)
+    secret = a.responses.create(model="gpt-4o-mini", input="secret of team a")
+    notes = a.conversations.create(items=[{"type": "message", "role": "user", "content": "team a notes"}])
+    note = a.conversations.items.list(notes.id).data[0].id
+    for item_id in (secret.output[0].id, note):
+        reference = [{"type": "item_reference", "id": item_id}, {"role": "user", "content": "go on"}]
+        with pytest.raises(openai.NotFoundError) as caught:
+            b.responses.create(model="gpt-4o-mini", input=reference)
+        assert caught.value.message.endswith(f"Item with id '{item_id}' not found.")
+        assert a.responses.create(model="gpt-4o-mini", input=reference).status == "completed"
 
 
 def test_chat_turns_not_stored_when_switched_off(make_gateway: GatewayFactory, tmp_path) -> None:
