@@ -17,7 +17,7 @@ from plano_proxy.proxy.cors import add_cors_headers, cors_middleware
 from plano_proxy.proxy.messages import count_tokens, messages
 from plano_proxy.proxy.metrics import METRICS, create_metrics, metrics_endpoint
 from plano_proxy.proxy.middleware import add_gateway_headers, gateway_middleware
-from plano_proxy.proxy.models_api import list_models
+from plano_proxy.proxy.models_api import get_model, list_models
 from plano_proxy.proxy.responses_api import create_response
 from plano_proxy.proxy.routing import ModelTable
 from plano_proxy.proxy.upstream import create_session
@@ -61,6 +61,7 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/v1/conversations/{conversation_id}/items/{item_id}", conversations.get_item)
     router.add_delete("/v1/conversations/{conversation_id}/items/{item_id}", conversations.delete_item)
     router.add_get("/v1/models", list_models)
+    router.add_get("/v1/models/{model_id:.+}", get_model)
     router.add_get("/healthz", _healthz)
     router.add_get("/readyz", _readyz)
     router.add_get("/metrics", metrics_endpoint)

@@ -34,13 +34,16 @@ CLIENT_CLOSED = 499
 """Logged status of a request whose client went away before the answer was complete (nginx's convention)."""
 
 
-def is_anthropic_endpoint(path: str) -> bool:
-    return path.startswith("/v1/messages")
+def speaks_anthropic(request: web.Request) -> bool:
+    """Anthropic's routes, and the model endpoints when an Anthropic client asks (its SDK always sends the
+    version header; OpenAI's never does)."""
+    path = request.path
+    return path.startswith("/v1/messages") or (path.startswith("/v1/models") and "anthropic-version" in request.headers)
 
 
 def render_error(request: web.Request, error: GatewayError) -> web.Response:
     headers = error.headers if isinstance(error, UpstreamError) else None
-    if is_anthropic_endpoint(request.path):
+    if speaks_anthropic(request):
         return json_response(anthropic_body(error, request[ACCESS].request_id), error.status, headers)
     return json_response(openai_body(error), error.status, headers)
 
