@@ -14,6 +14,7 @@ from plano_proxy.proxy.background import cancel_response, stop_background
 from plano_proxy.proxy.chat import chat_completions
 from plano_proxy.proxy.config import Config
 from plano_proxy.proxy.cors import add_cors_headers, cors_middleware
+from plano_proxy.proxy.home import home_page
 from plano_proxy.proxy.messages import count_tokens, messages
 from plano_proxy.proxy.metrics import METRICS, create_metrics, metrics_endpoint
 from plano_proxy.proxy.middleware import add_gateway_headers, gateway_middleware
@@ -62,6 +63,7 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_delete("/v1/conversations/{conversation_id}/items/{item_id}", conversations.delete_item)
     router.add_get("/v1/models", list_models)
     router.add_get("/v1/models/{model_id:.+}", get_model)
+    router.add_get("/", home_page)
     router.add_get("/healthz", _healthz)
     router.add_get("/readyz", _readyz)
     router.add_get("/metrics", metrics_endpoint)

@@ -1,7 +1,8 @@
 """Gateway keys: who is calling, checked in constant time against stored SHA-256 digests.
 
 The caller's key name becomes the owner of what it stores, so one key never sees another's responses or
-conversations. Health and metrics endpoints stay open for probes and scrapers.
+conversations. Health and metrics endpoints stay open for probes and scrapers, and so does the static home page
+(clients such as Claude Code probe ``HEAD /`` before they send anything).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from aiohttp import web
 from plano_proxy.proxy.app_keys import CONFIG, OWNER
 from plano_proxy.proxy.errors import Unauthorized
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+OPEN_PATHS = frozenset({"/", "/healthz", "/readyz", "/metrics"})
 
 
 def presented_key(request: web.Request) -> str | None:

@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+import re
+import urllib.request
+
 import anthropic
 import openai
 import pytest
 from support import http
 from support.servers import ServerThread
+
+
+def test_home_page_answers_head_and_get_without_a_key(make_gateway) -> None:
+    """HEAD / (Claude Code's probe) and GET / are 200 even with gateway keys; the page is self-contained HTML."""
+    guarded = make_gateway(None, extra_yaml="gateway_keys:\n  - {name: team, key: key-team}\n")
+    head = urllib.request.urlopen(urllib.request.Request(f"{guarded.url}/", method="HEAD"), timeout=10)
+    assert head.status == 200 and head.headers["Content-Type"].startswith("text/html") and head.read() == b""
+    page = http.get(f"{guarded.url}/")
+    assert page.status == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.body.decode()
+    assert html.startswith("<!doctype html>") and "<script" not in html and "://" not in html
+    assert http.get(f"{guarded.url}/v1/models").status == 401
+
+
+def test_home_page_names_every_route(gateway: ServerThread) -> None:
+    """Each route the gateway serves is named on the page with its methods, so the page cannot fall behind."""
+    named: dict[str, set[str]] = {}
+    for methods, path in re.findall(r"<code>([A-Z|]+) (/[^<\s?]*)</code>", http.get(f"{gateway.url}/").body.decode()):
+        named.setdefault(path, set()).update(methods.split("|"))
+    assert gateway.app is not None
+    for route in gateway.app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if route.method == "HEAD" or path == "/":
+            continue
+        path = path.replace("{model_id:.+}", "{model_id}")
+        assert route.method in named.get(path, set()), f"{route.method} {path} is not on the home page"
+
 
 MODEL_NAMES = [("openai/gpt-4o-mini", "openai"), ("gpt-4o-mini", "openai"), ("claude-sonnet-4-5", "anthropic")]
 
