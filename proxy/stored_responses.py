@@ -103,7 +103,8 @@ async def delete_response(request: web.Request) -> web.Response:
     response_id = request.match_info["response_id"]
     if not await require_store(request).delete_response(response_id, owner_of(request)):
         raise NotFound(f"Response with id '{response_id}' not found.")
-    return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
+    # OpenAI's API reference shows the deleted response as "object": "response" (the SDK ignores the body).
+    return json_response({"id": response_id, "object": "response", "deleted": True})
 
 
 async def list_input_items(request: web.Request) -> web.Response:

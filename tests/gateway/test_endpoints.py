@@ -65,3 +65,15 @@ def test_unknown_model_is_404_in_each_format(gateway: ServerThread) -> None:
         anthropic.Anthropic(base_url=gateway.url, api_key="k", max_retries=0).models.retrieve("claude-9")
     assert refused.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
     assert "claude-9" in refused.value.body["error"]["message"]  # type: ignore[index]
+
+
+def test_deleted_response_body(gateway: ServerThread) -> None:
+    """DELETE answers OpenAI's documented body; the response is gone afterwards and the SDK's delete still works."""
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
+    first, second = (client.responses.create(model="gpt-4o-mini", input=text) for text in ("one", "two"))
+    deleted = http.request("DELETE", f"{gateway.url}/v1/responses/{first.id}")
+    assert deleted.status == 200 and deleted.json() == {"id": first.id, "object": "response", "deleted": True}
+    assert http.get(f"{gateway.url}/v1/responses/{first.id}").status == 404
+    client.responses.delete(second.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(second.id)
