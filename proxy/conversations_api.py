@@ -13,11 +13,11 @@ from plano_proxy.proxy.stored_responses import require_store
 from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
 from plano_proxy.storage import Conversation, ItemPage
 from plano_proxy.transformers.ids import random_id
+from plano_proxy.transformers.metadata import parse_metadata
 from plano_proxy.transformers.responses_request import normalise_input_items
 
 T = TypeVar("T")
 MAX_ITEMS_PER_CALL = 20
-MAX_METADATA_KEYS = 16
 
 
 def conversation_object(conversation: Conversation) -> dict[str, Any]:
@@ -32,8 +32,9 @@ def conversation_object(conversation: Conversation) -> dict[str, Any]:
 async def create_conversation(request: web.Request) -> web.Response:
     body = await _optional_body(request)
     items = _items(body.get("items"), required=False)
+    metadata = parse_metadata(body.get("metadata"))
     conversation = Conversation(
-        id=random_id("conv_"), owner=owner_of(request), created_at=unix_time(), metadata=_metadata(body.get("metadata"))
+        id=random_id("conv_"), owner=owner_of(request), created_at=unix_time(), metadata=metadata
     )
     await require_store(request).create_conversation(conversation, items)
     return json_response(conversation_object(conversation))
@@ -51,7 +52,7 @@ async def update_conversation(request: web.Request) -> web.Response:
     if "metadata" not in body:
         raise InvalidRequest("Missing required parameter: 'metadata'.", param="metadata")
     updated = await require_store(request).update_conversation_metadata(
-        conversation_id, owner_of(request), _metadata(body["metadata"])
+        conversation_id, owner_of(request), parse_metadata(body["metadata"])
     )
     return json_response(conversation_object(_found(updated, conversation_id)))
 
@@ -115,19 +116,6 @@ def _items(raw: Any, *, required: bool) -> list[dict[str, Any]]:
             param="items",
         )
     return normalise_input_items(raw, param="items")
-
-
-def _metadata(raw: Any) -> dict[str, str]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
-        raise InvalidRequest("Invalid type for 'metadata': expected an object of string values.", param="metadata")
-    if len(raw) > MAX_METADATA_KEYS:
-        raise InvalidRequest(
-            f"Invalid 'metadata': too many keys. Expected at most {MAX_METADATA_KEYS}, got {len(raw)}.",
-            param="metadata",
-        )
-    return dict(raw)
 
 
 def _found(value: T | None, conversation_id: str) -> T:

@@ -43,6 +43,7 @@ from plano_proxy.transformers.canonical import (
 )
 from plano_proxy.transformers.errors import RequestError
 from plano_proxy.transformers.media import make_data_url
+from plano_proxy.transformers.metadata import parse_metadata
 from plano_proxy.transformers.reasoning_codec import is_openai_reasoning
 from plano_proxy.transformers.validation import Expected, check_types, wrong_type
 
@@ -65,9 +66,6 @@ INCLUDABLE = (
     "reasoning.encrypted_content",
     "message.output_text.logprobs",
 )
-MAX_METADATA_KEYS = 16
-MAX_METADATA_KEY_LENGTH = 64
-MAX_METADATA_VALUE_LENGTH = 512
 _ROLES = ("user", "assistant", "system", "developer")
 _IMAGE_DETAILS = ("low", "high", "auto", "original")
 
@@ -120,7 +118,7 @@ def responses_request_to_canonical(body: dict[str, Any]) -> CanonicalRequest:
         reasoning=_reasoning(body.get("reasoning")),
         user=body.get("safety_identifier") or body.get("user"),
         stream=body.get("stream") is True,
-        metadata=_metadata(body.get("metadata")),
+        metadata=parse_metadata(body.get("metadata")),
     )
 
 
@@ -448,32 +446,6 @@ def _reasoning(raw: dict[str, Any] | None) -> Reasoning | None:
     if effort is None and summary is None:
         return None
     return Reasoning(effort=effort, summary=summary)
-
-
-def _metadata(raw: dict[str, Any] | None) -> dict[str, str]:
-    if raw is None:
-        return {}
-    if len(raw) > MAX_METADATA_KEYS:
-        raise RequestError(
-            f"Invalid 'metadata': too many properties. Expected an object with at most {MAX_METADATA_KEYS} "
-            f"properties, but got an object with {len(raw)} properties instead.",
-            "metadata",
-        )
-    for key, value in raw.items():
-        if len(key) > MAX_METADATA_KEY_LENGTH:
-            raise RequestError(
-                f"Invalid 'metadata': string too long. Expected a string with maximum length "
-                f"{MAX_METADATA_KEY_LENGTH}, but got a string with length {len(key)} instead.",
-                "metadata",
-            )
-        _expect(value, str, "a string", f"metadata.{key}")
-        if len(value) > MAX_METADATA_VALUE_LENGTH:
-            raise RequestError(
-                f"Invalid 'metadata.{key}': string too long. Expected a string with maximum length "
-                f"{MAX_METADATA_VALUE_LENGTH}, but got a string with length {len(value)} instead.",
-                f"metadata.{key}",
-            )
-    return dict(raw)
 
 
 # ---------------------------------------------------------------------------------------------------------------

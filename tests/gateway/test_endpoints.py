@@ -77,3 +77,54 @@ def test_deleted_response_body(gateway: ServerThread) -> None:
     client.responses.delete(second.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(second.id)
+
+
+TOO_LONG = "Expected a string with maximum length {limit}, but got a string with length {got} instead."
+BAD_METADATA = [
+    (
+        {f"k{i}": "v" for i in range(17)},
+        "Invalid 'metadata': too many properties. Expected an object with at most 16 properties, but got an object "
+        "with 17 properties instead.",
+        "metadata",
+    ),
+    ({"k" * 65: "v"}, "Invalid 'metadata': string too long. " + TOO_LONG.format(limit=64, got=65), "metadata"),
+    ({"k": "v" * 513}, "Invalid 'metadata.k': string too long. " + TOO_LONG.format(limit=512, got=513), "metadata.k"),
+    ({"k": 5}, "Invalid type for 'metadata.k': expected a string, but got a number instead.", "metadata.k"),
+    ("tags", "Invalid type for 'metadata': expected an object, but got a string instead.", "metadata"),
+]
+
+
+@pytest.mark.parametrize(("metadata", "message", "param"), BAD_METADATA)
+def test_conversation_metadata_limits_match_responses(
+    gateway: ServerThread, metadata: object, message: str, param: str
+) -> None:
+    """Conversations refuse the metadata Responses refuse, with OpenAI's texts, on create and on update; a refused
+    update leaves the conversation as it was."""
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
+    kept = client.conversations.create(metadata={"topic": "kept"})
+    answers = [
+        http.post(f"{gateway.url}/v1/responses", {"model": "gpt-4o-mini", "input": "hi", "metadata": metadata}),
+        http.post(f"{gateway.url}/v1/conversations", {"metadata": metadata}),
+        http.post(f"{gateway.url}/v1/conversations/{kept.id}", {"metadata": metadata}),
+    ]
+    for answer in answers:
+        assert answer.status == 400
+        assert answer.json()["error"] == {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": param,
+            "code": None,
+        }
+    with pytest.raises(openai.BadRequestError):
+        client.conversations.update(kept.id, metadata=metadata)  # type: ignore[arg-type]
+    assert client.conversations.retrieve(kept.id).metadata == {"topic": "kept"}
+
+
+def test_conversation_metadata_at_the_limits_is_kept(gateway: ServerThread) -> None:
+    """16 keys, a 64-character key and 512-character values are accepted on create and update, and stored."""
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="k", max_retries=0)
+    full = {f"{i:02d}".ljust(64, "k"): "v" * 512 for i in range(16)}
+    created = client.conversations.create(metadata=full)
+    assert client.conversations.retrieve(created.id).metadata == full
+    updated = client.conversations.update(created.id, metadata={"topic": "t"})
+    assert updated.metadata == {"topic": "t"} == client.conversations.retrieve(created.id).metadata
