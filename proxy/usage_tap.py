@@ -70,7 +70,7 @@ class StreamUsageTap:
         if data.find(b'"usage"', 0, end) < 0:
             return
         for line in data[:end].split(b"\n"):
-            if line.startswith(b"data:") and b'"usage"' in line:
+            if line.startswith(b"data:") and _carries_usage(line):
                 self._line(line[5:])
 
     def _line(self, raw: bytes) -> None:
@@ -80,3 +80,17 @@ class StreamUsageTap:
             return
         if isinstance(payload, dict) and (usage := self._read(payload)) is not None:
             self.usage = usage
+
+
+def _carries_usage(line: bytes) -> bool:
+    """Whether some ``"usage"`` in the line has a value other than null: OpenAI puts ``"usage": null`` on every chunk
+    of a stream that asked for usage, and decoding each of those would cost the relay a JSON parse per chunk."""
+    at = line.find(b'"usage"')
+    while at >= 0:
+        value = at + 7
+        while value < len(line) and line[value] in b" :":
+            value += 1
+        if not line.startswith(b"null", value):
+            return True
+        at = line.find(b'"usage"', value)
+    return False

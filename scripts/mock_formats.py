@@ -88,6 +88,10 @@ class _Chat:
         }
 
     def stream_events(self, plan: Plan, body: dict[str, Any]) -> list[bytes]:
+        """As OpenAI streams: with include_usage, ``"usage": null`` on every chunk and then one chunk with no choices
+        and the usage."""
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        null_usage = {"usage": None} if include_usage else {}
         base = {
             "id": new_id("chatcmpl-"),
             "object": "chat.completion.chunk",
@@ -98,7 +102,7 @@ class _Chat:
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-            return data_line({**base, "choices": [choice]})
+            return data_line({**base, "choices": [choice], **null_usage})
 
         events = [chunk({"role": "assistant", "content": "", "refusal": None})]
         tool_index = 0
@@ -121,7 +125,7 @@ class _Chat:
                 ]
                 tool_index += 1
         events.append(chunk({}, self._FINISH[plan.finish]))
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if include_usage:
             events.append(data_line({**base, "choices": [], "usage": self._usage(plan)}))
         return [*events, b"data: [DONE]\n\n"]
 

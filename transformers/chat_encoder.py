@@ -52,6 +52,8 @@ class ChatEncoder:
         self._id = ids("chatcmpl-")
         self._created = clock()
         self._include_usage = include_usage
+        # OpenAI marks every chunk before the usage chunk with "usage": null when the client asked for usage.
+        self._chunk_usage: dict[str, None] = {"usage": None} if include_usage else {}
         self._started = False
         self._text: list[str] = []
         self._refusal: list[str] = []
@@ -164,7 +166,7 @@ class ChatEncoder:
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return {**self._base("chat.completion.chunk"), "choices": [choice]}
+        return {**self._base("chat.completion.chunk"), "choices": [choice], **self._chunk_usage}
 
     def _usage_body(self) -> dict[str, Any]:
         usage = self._usage

@@ -47,3 +47,27 @@ def test_whole_bodies() -> None:
     assert usage_of_body(message, anthropic_usage()) == Usage(2, 6)
     assert usage_of_body(b'{"choices":[]}', read_chat_usage) is None
     assert usage_of_body(b'not json "usage"', read_chat_usage) is None
+
+
+OPENAI_STREAM_WITH_NULL_USAGE = (
+    b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}\n\n'
+    b'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage": null}\n\n'
+    b'data: {"id":"c","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+@pytest.mark.parametrize("split", range(1, len(OPENAI_STREAM_WITH_NULL_USAGE), 9))
+def test_null_usage_chunks_are_not_parsed(split: int) -> None:
+    """OpenAI's "usage": null on every chunk costs no JSON parse; only the usage chunk is read."""
+    read: list[dict[str, object]] = []
+
+    def reader(payload: dict[str, object]) -> Usage | None:
+        read.append(payload)
+        return read_chat_usage(payload)
+
+    tap = StreamUsageTap(reader)
+    tap.feed(OPENAI_STREAM_WITH_NULL_USAGE[:split])
+    tap.feed(OPENAI_STREAM_WITH_NULL_USAGE[split:])
+    assert tap.usage == Usage(input_tokens=7, output_tokens=3)
+    assert [payload["choices"] for payload in read] == [[]]
