@@ -77,19 +77,20 @@ class _Chat:
             message["tool_calls"] = calls
         if reasoning:
             message["reasoning_content"] = reasoning
+        choice = {"message": message, "logprobs": None, "finish_reason": self._FINISH[plan.finish]}
         return {
             "id": new_id("chatcmpl-"),
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model"),
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": self._FINISH[plan.finish]}],
-            "usage": self._usage(plan),
+            "choices": [{"index": index, **choice} for index in range(self._choices(body))],
+            "usage": self._usage(plan, body),
             "system_fingerprint": None,
         }
 
     def stream_events(self, plan: Plan, body: dict[str, Any]) -> list[bytes]:
-        """As OpenAI streams: with include_usage, ``"usage": null`` on every chunk and then one chunk with no choices
-        and the usage."""
+        """As OpenAI streams: each choice's chunks in turn; with include_usage, ``"usage": null`` on every chunk and
+        then one chunk with no choices and the usage."""
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         null_usage = {"usage": None} if include_usage else {}
         base = {
@@ -99,18 +100,26 @@ class _Chat:
             "model": body.get("model"),
             "system_fingerprint": None,
         }
+        events = [
+            data_line({**base, "choices": [choice], **null_usage})
+            for index in range(self._choices(body))
+            for choice in self._choice_chunks(plan, index)
+        ]
+        if include_usage:
+            events.append(data_line({**base, "choices": [], "usage": self._usage(plan, body)}))
+        return [*events, b"data: [DONE]\n\n"]
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-            return data_line({**base, "choices": [choice], **null_usage})
+    def _choice_chunks(self, plan: Plan, index: int) -> list[dict[str, Any]]:
+        def choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
 
-        events = [chunk({"role": "assistant", "content": "", "refusal": None})]
+        chunks = [choice({"role": "assistant", "content": "", "refusal": None})]
         tool_index = 0
         for block in plan.blocks:
             if block.kind == "reasoning":
-                events += [chunk({"reasoning_content": piece}) for piece in deltas(block.text)]
+                chunks += [choice({"reasoning_content": piece}) for piece in deltas(block.text)]
             elif block.kind == "text":
-                events += [chunk({"content": piece}) for piece in deltas(block.text)]
+                chunks += [choice({"content": piece}) for piece in deltas(block.text)]
             else:
                 start = {
                     "index": tool_index,
@@ -118,16 +127,18 @@ class _Chat:
                     "type": "function",
                     "function": {"name": block.name, "arguments": ""},
                 }
-                events.append(chunk({"tool_calls": [start]}))
-                events += [
-                    chunk({"tool_calls": [{"index": tool_index, "function": {"arguments": piece}}]})
+                chunks.append(choice({"tool_calls": [start]}))
+                chunks += [
+                    choice({"tool_calls": [{"index": tool_index, "function": {"arguments": piece}}]})
                     for piece in pieces(block.text)
                 ]
                 tool_index += 1
-        events.append(chunk({}, self._FINISH[plan.finish]))
-        if include_usage:
-            events.append(data_line({**base, "choices": [], "usage": self._usage(plan)}))
-        return [*events, b"data: [DONE]\n\n"]
+        return [*chunks, choice({}, self._FINISH[plan.finish])]
+
+    @staticmethod
+    def _choices(body: dict[str, Any]) -> int:
+        n = body.get("n")
+        return n if isinstance(n, int) and n > 1 else 1
 
     def error_event(self, sequence_number: int) -> bytes:
         return data_line(
@@ -145,13 +156,14 @@ class _Chat:
     def _call(block: Block) -> dict[str, Any]:
         return {"id": block.call_id, "type": "function", "function": {"name": block.name, "arguments": block.text}}
 
-    @staticmethod
-    def _usage(plan: Plan) -> dict[str, Any]:
-        reasoning = sum(len(b.text.split()) for b in plan.blocks if b.kind == "reasoning")
+    def _usage(self, plan: Plan, body: dict[str, Any]) -> dict[str, Any]:
+        """Completion tokens count every choice's, as OpenAI's do."""
+        choices = self._choices(body)
+        reasoning = sum(len(b.text.split()) for b in plan.blocks if b.kind == "reasoning") * choices
         return {
             "prompt_tokens": plan.input_tokens,
-            "completion_tokens": plan.output_tokens,
-            "total_tokens": plan.input_tokens + plan.output_tokens,
+            "completion_tokens": plan.output_tokens * choices,
+            "total_tokens": plan.input_tokens + plan.output_tokens * choices,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
             "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0},
         }

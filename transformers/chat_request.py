@@ -38,6 +38,7 @@ def chat_request_to_canonical(body: dict[str, Any]) -> CanonicalRequest:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise RequestError("'messages' must be a non-empty array.", "messages")
+    _check_one_choice(body.get("n"))
     items: list[Item] = []
     for index, message in enumerate(messages):
         items += _message_items(message, f"messages[{index}]")
@@ -58,6 +59,22 @@ def chat_request_to_canonical(body: dict[str, Any]) -> CanonicalRequest:
         stream=stream,
         include_usage=bool((body.get("stream_options") or {}).get("include_usage")) if stream else True,
         metadata={k: v for k, v in (body.get("metadata") or {}).items() if isinstance(v, str)},
+    )
+
+
+def _check_one_choice(n: Any) -> None:
+    """A translated answer has exactly one choice: several are refused rather than silently answered with one."""
+    if n is None or n == 1 or not isinstance(n, int):
+        return
+    if n < 1:
+        raise RequestError(
+            f"Invalid 'n': integer below minimum value. Expected a value >= 1, but got {n} instead.", "n"
+        )
+    raise RequestError(
+        f"Invalid 'n': this request can only be answered with one choice, but n is {n}. The gateway translates it "
+        "(for a provider of another format, or to store the chat turn), and a translated answer has one choice. "
+        "Omit 'n' or set it to 1.",
+        "n",
     )
 
 
