@@ -9,12 +9,24 @@ from aiohttp import web
 
 from plano_proxy.proxy import conversations_api as conversations
 from plano_proxy.proxy import stored_responses as stored
-from plano_proxy.proxy.app_keys import BACKGROUND_TASKS, CONFIG, LIVE, MODELS, RUNNING, SESSION, STORE, WRITER
+from plano_proxy.proxy.app_keys import (
+    BACKGROUND_TASKS,
+    CONFIG,
+    IGNORED_SEEN,
+    LIVE,
+    MODELS,
+    RUNNING,
+    SESSION,
+    STORE,
+    WRITER,
+)
 from plano_proxy.proxy.background import cancel_response, stop_background
 from plano_proxy.proxy.chat import chat_completions
+from plano_proxy.proxy.compact_api import compact_response
 from plano_proxy.proxy.config import Config
 from plano_proxy.proxy.cors import add_cors_headers, cors_middleware
 from plano_proxy.proxy.home import home_page
+from plano_proxy.proxy.input_tokens_api import count_input_tokens
 from plano_proxy.proxy.messages import count_tokens, messages
 from plano_proxy.proxy.metrics import METRICS, create_metrics, metrics_endpoint
 from plano_proxy.proxy.middleware import add_gateway_headers, gateway_middleware
@@ -37,6 +49,7 @@ def create_app(config: Config, *, multiprocess_metrics: bool = False) -> web.App
     app[BACKGROUND_TASKS] = set()
     app[RUNNING] = {}
     app[LIVE] = {}
+    app[IGNORED_SEEN] = set()
     app.cleanup_ctx.append(_upstream_session)
     if config.state_storage is not None:
         app.cleanup_ctx.append(_state_store)
@@ -49,6 +62,8 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/v1/messages", messages)
     router.add_post("/v1/messages/count_tokens", count_tokens)
     router.add_post("/v1/responses", create_response)
+    router.add_post("/v1/responses/input_tokens", count_input_tokens)
+    router.add_post("/v1/responses/compact", compact_response)
     router.add_get("/v1/responses/{response_id}", stored.get_response)
     router.add_delete("/v1/responses/{response_id}", stored.delete_response)
     router.add_get("/v1/responses/{response_id}/input_items", stored.list_input_items)

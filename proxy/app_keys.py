@@ -23,6 +23,8 @@ RUNNING = web.AppKey("background_responses", dict)
 """Background responses being produced by this process, by response id (their tasks)."""
 LIVE = web.AppKey("live_streams", dict)
 """Streamed background responses being produced by this process, by response id (their `LiveStream`)."""
+IGNORED_SEEN = web.AppKey("ignored_params_seen", set)
+"""Names of ignored request fields this process has logged, so each is logged once."""
 
 
 @dataclass(slots=True)
@@ -41,6 +43,8 @@ class AccessRecord:
     output_tokens: int | None = None
     first_byte: float | None = None
     """`time.perf_counter()` when the first byte of a streamed answer left, for time to first token."""
+    ignored_params: tuple[str, ...] = ()
+    """What the client sent that the provider, speaking another format, did not receive."""
 
 
 ACCESS = web.RequestKey("access", AccessRecord)

@@ -74,7 +74,7 @@ async def _translated(request: web.Request, route: Route, body: dict[str, Any]) 
     state = {"previous_response_id": _continued_id(body), "store": _stores_chat_turns(request)}
     turn = await begin_turn(request, state, canonical)
     full = dataclasses.replace(canonical, items=(*turn.history, *turn.input_items))
-    call = upstream_call(full, route.provider, responses_client=False)
+    call = upstream_call(full, route.provider)
     chat = ChatEncoder(model=route.requested, ids=random_id, clock=unix_time, include_usage=canonical.include_usage)
     # The turn is stored as a Responses object under the completion's own id, so that id can be continued.
     record = ResponsesEncoder(

@@ -87,6 +87,8 @@ class ProviderConfig:
     api_version: str | None = None
     max_tokens: int | None = None
     """Output-token default for upstreams that require one (Anthropic) when the client sends none."""
+    context_window: int | None = None
+    """Tokens of input (with the requested output) the model takes, for ``truncation: "auto"``; None: a default."""
     responses_api: bool = False
     """Send Responses requests to the upstream's native ``/responses`` endpoint (stateless, ``store: false``)."""
     timeouts: Timeouts = Timeouts()
@@ -344,6 +346,9 @@ def _provider(raw: Any, where: str, env: _Env) -> ProviderConfig:
         max_tokens=None
         if item.get("max_tokens") is None
         else _int(item["max_tokens"], f"{where}.max_tokens", minimum=1),
+        context_window=None
+        if item.get("context_window") is None
+        else _int(item["context_window"], f"{where}.context_window", minimum=1),
         responses_api=_bool(item.get("responses_api", kind.native_responses), f"{where}.responses_api"),
         timeouts=_timeouts(item.get("timeouts"), f"{where}.timeouts"),
         retries=_retries(item.get("retries"), f"{where}.retries"),

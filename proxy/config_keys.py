@@ -29,6 +29,7 @@ _PROVIDER = frozenset(
         "headers",
         "api_version",
         "max_tokens",
+        "context_window",
         "responses_api",
         "timeouts",
         "retries",

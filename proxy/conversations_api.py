@@ -14,7 +14,7 @@ from plano_proxy.proxy.web_json import json_response, read_json_object, unix_tim
 from plano_proxy.storage import Conversation, ItemPage
 from plano_proxy.transformers.ids import random_id
 from plano_proxy.transformers.metadata import parse_metadata
-from plano_proxy.transformers.responses_request import normalise_input_items
+from plano_proxy.transformers.responses_items import normalise_input_items
 
 T = TypeVar("T")
 MAX_ITEMS_PER_CALL = 20

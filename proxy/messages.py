@@ -7,7 +7,6 @@ canonical model, streaming included.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
@@ -25,12 +24,12 @@ from plano_proxy.proxy.upstream import ANTHROPIC_FORWARDED, open_upstream
 from plano_proxy.proxy.usage_tap import anthropic_usage
 from plano_proxy.proxy.web_json import json_response, read_json_object
 from plano_proxy.transformers.anthropic_encoder import AnthropicEncoder
-from plano_proxy.transformers.anthropic_request import anthropic_request_to_canonical
+from plano_proxy.transformers.anthropic_request import MESSAGE_ROLES, anthropic_request_to_canonical
 from plano_proxy.transformers.ids import random_id
+from plano_proxy.transformers.token_estimate import estimate_json_tokens
 
 TOKEN_COUNT_HEADER = "x-plano-token-count"
-"""``exact`` when an Anthropic upstream counted, ``estimate`` when the gateway did."""
-_CHARS_PER_TOKEN = 4
+"""``exact`` when the provider counted, ``estimate`` when the gateway did."""
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
@@ -52,7 +51,7 @@ async def _answer(request: web.Request, route: Route, body: dict[str, Any], stre
                 return await relay_sse(request, upstream, ANTHROPIC_STREAM_CUT, anthropic_usage())
             return await relay_json(request, upstream, anthropic_usage())
     canonical = anthropic_request_to_canonical(body)
-    call = upstream_call(canonical, route.provider, responses_client=False)
+    call = upstream_call(canonical, route.provider)
     encoder = AnthropicEncoder(model=route.requested, ids=random_id)
     if canonical.stream:
         return await run_stream(request, route.provider, call, encoder, AnthropicFramer())
@@ -75,9 +74,8 @@ async def count_tokens(request: web.Request) -> web.Response:
 
 
 def estimate_tokens(body: dict[str, Any]) -> int:
-    """About four characters of JSON text per token over what the model reads: system, messages and tools."""
-    counted = {key: body[key] for key in ("system", "messages", "tools") if key in body}
-    return max(1, math.ceil(len(orjson.dumps(counted)) / _CHARS_PER_TOKEN))
+    """The gateway's estimate (`token_estimate`) over what the model reads: system, messages and tools."""
+    return estimate_json_tokens({key: body[key] for key in ("system", "messages", "tools") if key in body})
 
 
 def _forwarded(request: web.Request) -> dict[str, str]:
@@ -90,8 +88,8 @@ def _check_messages_body(body: dict[str, Any], *, need_max_tokens: bool) -> None
     if not isinstance(messages, list):
         raise InvalidRequest("messages: Field required" if messages is None else "messages: Input should be a list")
     for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-            raise InvalidRequest(f"messages.{index}: each message needs a role of 'user' or 'assistant'")
+        if not isinstance(message, dict) or message.get("role") not in MESSAGE_ROLES:
+            raise InvalidRequest(f"messages.{index}: each message needs a role of 'user', 'assistant' or 'system'")
         _check_content(message.get("content"), f"messages.{index}.content")
     max_tokens = body.get("max_tokens")
     if need_max_tokens and max_tokens is None:

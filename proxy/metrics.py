@@ -35,6 +35,7 @@ class Metrics:
     open_streams: Gauge
     writer_queue: Gauge
     commit_latency: Histogram
+    ignored_params: Counter
 
 
 def create_metrics(multiprocess: bool) -> Metrics:
@@ -86,6 +87,12 @@ def create_metrics(multiprocess: bool) -> Metrics:
             "plano_state_commit_seconds",
             "Time a turn waits until the state store has committed it.",
             buckets=_LATENCY_BUCKETS,
+            registry=target,
+        ),
+        ignored_params=Counter(
+            "plano_ignored_params",
+            "Request fields and tools a translated provider did not receive, by endpoint, provider and name.",
+            ("endpoint", "provider", "param"),
             registry=target,
         ),
     )

@@ -23,6 +23,7 @@ from plano_proxy.proxy.errors import (
     anthropic_body,
     openai_body,
 )
+from plano_proxy.proxy.ignored_params import IGNORED_HEADER
 from plano_proxy.proxy.metrics import note_upstream_error, observe_request
 from plano_proxy.proxy.web_json import json_response
 from plano_proxy.transformers.errors import RequestError
@@ -106,10 +107,12 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 async def add_gateway_headers(request: web.Request, response: web.StreamResponse) -> None:
     """Every answer, streamed or not, carries the request id the access line logs (the client's, if it sent one),
-    and names the provider that failed when a fallback model answered."""
+    names the provider that failed when a fallback model answered, and what a translated provider did not receive."""
     record = request.get(ACCESS)
     if record is None:
         return
     response.headers["x-request-id"] = record.request_id
     if record.fallback_from is not None:
         response.headers["x-plano-fallback-from"] = record.fallback_from
+    if record.ignored_params:
+        response.headers[IGNORED_HEADER] = ", ".join(record.ignored_params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -9,10 +10,12 @@ from typing import Any, Protocol
 from plano_proxy.proxy.config import ProviderConfig
 from plano_proxy.proxy.upstream import Operation
 from plano_proxy.transformers.anthropic_decoder import AnthropicStreamDecoder, anthropic_message_to_events
-from plano_proxy.transformers.anthropic_request import canonical_to_anthropic_request
-from plano_proxy.transformers.canonical import CanonicalRequest, Event
+from plano_proxy.transformers.anthropic_upstream import canonical_to_anthropic_request
+from plano_proxy.transformers.canonical import CanonicalRequest, ClientFormat, Event
 from plano_proxy.transformers.chat_decoder import ChatStreamDecoder, chat_completion_to_events
 from plano_proxy.transformers.chat_request import canonical_to_chat_request
+from plano_proxy.transformers.compaction import expand_compactions
+from plano_proxy.transformers.foreign import ignored_names
 from plano_proxy.transformers.responses_decoder import ResponsesStreamDecoder, responses_body_to_events
 from plano_proxy.transformers.responses_request import canonical_to_responses_request
 from plano_proxy.transformers.sse import SSEMessage
@@ -43,22 +46,35 @@ class UpstreamCall:
     body: dict[str, Any]
     new_decoder: Callable[[], StreamDecoder]
     decode_whole: Callable[[dict[str, Any]], list[Event]]
+    ignored: tuple[str, ...] = ()
+    """What the client sent that this provider, speaking another format, does not receive."""
 
 
-def upstream_call(
-    request: CanonicalRequest,
-    provider: ProviderConfig,
-    *,
-    responses_client: bool,
-    builtin_tools: list[dict[str, Any]] | None = None,
-) -> UpstreamCall:
-    """The call for `provider`; a Responses client goes to a native Responses upstream when the provider has one,
-    together with any built-in tools (which only such an upstream can run)."""
+_FORMAT_OF_OPERATION: dict[Operation, ClientFormat] = {
+    "messages": "anthropic",
+    "responses": "responses",
+    "chat": "chat",
+}
+
+
+def upstream_call(request: CanonicalRequest, provider: ProviderConfig) -> UpstreamCall:
+    """The call for `provider`; a Responses client goes to a native Responses upstream when the provider has one.
+    A provider of the client's own format gets the client's extra fields and foreign tools as sent."""
+    request = expand_compactions(request, native_openai=speaks_native_responses(request, provider))
     if provider.interface == "anthropic":
-        return _anthropic_call(request, provider)
-    if responses_client and provider.responses_api:
-        return _responses_call(request, provider, builtin_tools or [])
-    return _chat_call(request, provider)
+        call = _anthropic_call(request, provider)
+    elif speaks_native_responses(request, provider):
+        call = _responses_call(request, provider)
+    else:
+        call = _chat_call(request, provider)
+    if request.client_format in (None, _FORMAT_OF_OPERATION[call.operation]):
+        return call
+    return dataclasses.replace(call, ignored=ignored_names(request))
+
+
+def speaks_native_responses(request: CanonicalRequest, provider: ProviderConfig) -> bool:
+    """True when `request` goes to `provider`'s native Responses endpoint: a Responses client, a provider with one."""
+    return provider.interface != "anthropic" and request.client_format == "responses" and provider.responses_api
 
 
 def anthropic_default_max_tokens(provider: ProviderConfig) -> int:
@@ -87,10 +103,6 @@ def _chat_call(request: CanonicalRequest, provider: ProviderConfig) -> UpstreamC
     )
 
 
-def _responses_call(
-    request: CanonicalRequest, provider: ProviderConfig, builtin_tools: list[dict[str, Any]]
-) -> UpstreamCall:
+def _responses_call(request: CanonicalRequest, provider: ProviderConfig) -> UpstreamCall:
     body = canonical_to_responses_request(request, upstream_model=provider.model)
-    if builtin_tools:
-        body["tools"] = [*body.get("tools", []), *builtin_tools]
     return UpstreamCall("responses", body, ResponsesStreamDecoder, responses_body_to_events)

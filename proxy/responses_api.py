@@ -14,6 +14,7 @@ from aiohttp import web
 
 from plano_proxy.proxy.app_keys import ACCESS, resolve_route
 from plano_proxy.proxy.background import answer_in_background, check_background
+from plano_proxy.proxy.context_window import as_sent_to
 from plano_proxy.proxy.errors import InvalidRequest, ModelNotFound
 from plano_proxy.proxy.fallback import with_fallbacks
 from plano_proxy.proxy.provider_calls import UpstreamCall, upstream_call
@@ -23,16 +24,12 @@ from plano_proxy.proxy.translate import ResponsesFramer, run_stream, run_whole
 from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
 from plano_proxy.transformers.ids import random_id, with_response_id
 from plano_proxy.transformers.responses_encoder import ResponsesEncoder, echo_fields
-from plano_proxy.transformers.responses_request import builtin_tools, responses_request_to_canonical
+from plano_proxy.transformers.responses_request import responses_request_to_canonical
 
 
 async def create_response(request: web.Request) -> web.StreamResponse:
     body = await read_json_object(request)
     route = _route(request, body)
-    builtins = builtin_tools(body.get("tools") or []) if isinstance(body.get("tools"), list) else []
-    if builtins and route.provider.responses_api:
-        # Only OpenAI itself runs its built-in tools: they go to a native Responses upstream as sent.
-        body = {**body, "tools": [tool for tool in body["tools"] if tool not in builtins]}
     canonical = responses_request_to_canonical(body)
     request[ACCESS].stream = canonical.stream
     background = body.get("background") is True
@@ -47,7 +44,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         return ResponsesEncoder(request=canonical, echo=echo, ids=ids, clock=unix_time)
 
     def call_for(candidate: Route) -> UpstreamCall:
-        return upstream_call(full, candidate.provider, responses_client=True, builtin_tools=builtins)
+        return upstream_call(as_sent_to(full, candidate.provider, body.get("truncation")), candidate.provider)
 
     if background:
         return await answer_in_background(request, route, turn, new_encoder, call_for, stream=canonical.stream)

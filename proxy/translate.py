@@ -17,6 +17,7 @@ from aiohttp import web
 
 from plano_proxy.proxy.app_keys import BACKGROUND_TASKS, SESSION
 from plano_proxy.proxy.config import ProviderConfig
+from plano_proxy.proxy.ignored_params import note_ignored
 from plano_proxy.proxy.metrics import note_first_byte, note_upstream_error, note_usage, open_stream
 from plano_proxy.proxy.provider_calls import UpstreamCall
 from plano_proxy.proxy.relay import SSE_HEADERS, STREAM_CUT_MESSAGE
@@ -143,6 +144,7 @@ async def run_whole(
     forwarded: Mapping[str, str] | None = None,
 ) -> Payload:
     """Send a non-streaming call and build the client's final body from the provider's whole answer."""
+    note_ignored(request, call.ignored)
     async with open_upstream(request.app[SESSION], provider, call.operation, orjson.dumps(call.body), forwarded) as up:
         answer = orjson.loads(await up.read())
     for event in call.decode_whole(answer):
@@ -168,6 +170,7 @@ async def run_stream(
     When the client goes away mid-stream the handler is cancelled: leaving this block closes the upstream request
     at once, and `on_abort` (e.g. storing the partial answer) runs shielded from that cancellation.
     """
+    note_ignored(request, call.ignored)
     body = orjson.dumps(call.body)
     async with open_upstream(request.app[SESSION], provider, call.operation, body, forwarded) as upstream:
         response = web.StreamResponse(status=200, headers=SSE_HEADERS)
@@ -188,6 +191,7 @@ async def stream_into(
 ) -> None:
     """The same relay into an `outlet` of the caller's instead of the client's response (a background response
     that outlives its client); `outlet.opened()` is called once the provider has answered, before anything is sent."""
+    note_ignored(request, call.ignored)
     body = orjson.dumps(call.body)
     async with open_upstream(request.app[SESSION], provider, call.operation, body) as upstream:
         outlet.opened()

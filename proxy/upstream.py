@@ -20,7 +20,7 @@ from plano_proxy.proxy.errors import UpstreamError, UpstreamTimeout, UpstreamUnr
 
 log = structlog.get_logger("plano_proxy.upstream")
 
-Operation = Literal["chat", "messages", "count_tokens", "responses"]
+Operation = Literal["chat", "messages", "count_tokens", "responses", "input_tokens"]
 
 ANTHROPIC_VERSION = "2023-06-01"
 # Client headers worth forwarding to an Anthropic upstream; everything else is the gateway's to set.
@@ -30,6 +30,7 @@ _PATHS: dict[Operation, str] = {
     "messages": "/messages",
     "count_tokens": "/messages/count_tokens",
     "responses": "/responses",
+    "input_tokens": "/responses/input_tokens",
 }
 
 

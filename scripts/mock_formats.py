@@ -20,6 +20,8 @@ class Block:
     """The text, or a tool call's JSON arguments."""
     call_id: str = ""
     name: str = ""
+    namespace: str = ""
+    """The Responses ``namespace`` tool the called function belongs to, if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +377,7 @@ class _Responses:
             "status": "completed",
             "call_id": block.call_id,
             "name": block.name,
+            **({"namespace": block.namespace} if block.namespace else {}),
             "arguments": block.text,
         }
 

@@ -19,6 +19,8 @@ Behaviour, decided from the request:
   provider's own in-stream error), ``slow-first-byte:<ms>``; ``x<N>`` after a fault limits it to the first N matching
   requests (``[[fault:500x2]]``).
 - ``[[say-first]]``: an answer that calls a tool says a sentence first (text, then the call, as Claude often does).
+- ``[[call:NAME {json}]]``: call the offered tool NAME with exactly these arguments (how the agent CLI tests make a
+  coding agent run one command); the tool must be offered, under that name or as a namespace's function.
 - ``[[events:N]]`` streams N text deltas (for benchmarks). Deltas are paced by ``[[delay:MS]]``, the
   ``x-mock-delta-delay-ms`` header or ``--delta-delay-ms``. Streams whose reader disconnects are noted in
   ``app[ABORTED]``.
@@ -94,6 +96,7 @@ ABORTED = web.AppKey("aborted", list)
 _FAULT = re.compile(r"\[\[fault:([a-z0-9:-]+?)(?:x(\d+))?\]\]")
 _EVENTS = re.compile(r"\[\[events:(\d+)\]\]")
 _SAY_FIRST = "[[say-first]]"
+_CALL = re.compile(r"\[\[call:([A-Za-z0-9_.:-]+) (\{.*?\})\]\]")
 _DELAY = re.compile(r"\[\[delay:(\d+)\]\]")
 
 
@@ -140,6 +143,9 @@ def _answer_text(heard: Heard) -> str:
 def _tool_calls(heard: Heard) -> list[Block]:
     if not heard.tools or heard.tools_disabled or heard.last_is_tool_result or not heard.user_texts:
         return []
+    scripted = _CALL.search(heard.user_texts[-1])
+    if scripted is not None:
+        return [_scripted_call(heard, scripted.group(1), scripted.group(2))]
     tools = heard.tools
     if heard.forced_tool:
         tools = [t for t in tools if t["name"] == heard.forced_tool] or tools
@@ -152,9 +158,20 @@ def _tool_calls(heard: Heard) -> list[Block]:
             json.dumps(_value_for(t.get("parameters") or {}, heard.user_texts[-1])),
             new_id("call_"),
             t["name"],
+            t.get("namespace", ""),
         )
         for t in chosen
     ]
+
+
+def _scripted_call(heard: Heard, name: str, arguments: str) -> Block:
+    """The call ``[[call:NAME {json}]]`` asks for: by the name the provider knows the tool by (a namespaced function
+    may be offered flattened as ``namespace__name``)."""
+    known = next((t for t in heard.tools if t["name"] == name or t["name"].endswith(f"__{name}")), None)
+    if known is None:
+        raise ValueError(f"[[call:{name}]] names a tool that is not offered: {[t['name'] for t in heard.tools]}")
+    arguments = json.dumps(json.loads(arguments))
+    return Block("tool_call", arguments, new_id("call_"), known["name"], known.get("namespace", ""))
 
 
 def _value_for(schema: dict[str, Any], text: str) -> Any:
@@ -280,11 +297,7 @@ def heard_from_responses(body: dict[str, Any]) -> Heard:
             heard.tool_results.append(_plain_text(item.get("output")))
         elif item.get("role") == "user":
             _read_user_content(heard, item.get("content"))
-    heard.tools = [
-        {"name": t["name"], "parameters": t.get("parameters")}
-        for t in body.get("tools") or []
-        if t.get("type", "function") == "function"
-    ]
+    heard.tools = _responses_functions(body.get("tools") or [])
     choice = body.get("tool_choice")
     heard.tools_disabled = choice == "none"
     heard.forced_tool = choice.get("name") if isinstance(choice, dict) else None
@@ -292,6 +305,17 @@ def heard_from_responses(body: dict[str, Any]) -> Heard:
     heard.json_schema = _schema_of((body.get("text") or {}).get("format"))
     heard.max_tokens = body.get("max_output_tokens")
     return heard
+
+
+def _responses_functions(tools: list[dict[str, Any]], namespace: str = "") -> list[dict[str, Any]]:
+    """Function tools, a ``namespace`` tool's functions among them (called with their namespace, as OpenAI does)."""
+    functions = []
+    for tool in tools:
+        if tool.get("type", "function") == "function":
+            functions.append({"name": tool["name"], "parameters": tool.get("parameters"), "namespace": namespace})
+        elif tool.get("type") == "namespace":
+            functions += _responses_functions(tool.get("tools") or [], tool["name"])
+    return functions
 
 
 def _read_user_content(heard: Heard, content: Any) -> None:
@@ -525,6 +549,16 @@ async def handle_count_tokens(request: web.Request) -> web.Response:
     return web.json_response({"input_tokens": heard_from_anthropic(body).input_words})
 
 
+async def handle_input_tokens(request: web.Request) -> web.Response:
+    """OpenAI's ``/responses/input_tokens``: the mock counts a word as a token, as its answers' usage does."""
+    body = await _json_body(request)
+    _record(request, body)
+    if not isinstance(body, dict):
+        return openai_error(400, "The body must be a JSON object.", "invalid_request_error", None)
+    tokens = heard_from_responses(body).input_words
+    return web.json_response({"object": "response.input_tokens", "input_tokens": tokens})
+
+
 def _anthropic_problem(request: web.Request, body: Any, need_max_tokens: bool = True) -> web.Response | None:
     if "x-api-key" not in request.headers and not request.headers.get("authorization", "").startswith("Bearer "):
         return anthropic_error(401, "authentication_error", "x-api-key header is required")
@@ -575,6 +609,7 @@ def create_mock_app(config: MockConfig | None = None) -> web.Application:
     for prefix in ("/v1", ""):
         app.router.add_post(f"{prefix}/chat/completions", handle_chat)
         app.router.add_post(f"{prefix}/responses", handle_responses)
+        app.router.add_post(f"{prefix}/responses/input_tokens", handle_input_tokens)
         app.router.add_post(f"{prefix}/messages", handle_messages)
         app.router.add_post(f"{prefix}/messages/count_tokens", handle_count_tokens)
         app.router.add_get(f"{prefix}/models", handle_models)

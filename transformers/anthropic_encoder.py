@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from plano_proxy.transformers.anthropic_request import tool_input
+from plano_proxy.transformers.anthropic_upstream import tool_input
 from plano_proxy.transformers.canonical import (
     BlockEnd,
     Event,

@@ -12,10 +12,13 @@ are), normalised so that every converter sees one form:
   ``{"type": "input_text", "text"}`` (user/system/developer), ``{"type": "output_text", "text", "annotations": []}``
   (assistant), ``{"type": "refusal", "refusal"}`` (assistant), ``{"type": "input_image", "image_url", "detail"}``
   with a ``data:`` URL or an http(s) URL, ``{"type": "input_file", "file_data", "filename"}`` with a ``data:`` URL;
-- ``{"type": "function_call", "call_id", "name", "arguments": str}`` (``id`` optional);
+- ``{"type": "function_call", "call_id", "name", "arguments": str}`` (``id`` optional; ``namespace`` when the tool
+  belongs to a Responses ``namespace`` tool);
 - ``{"type": "function_call_output", "call_id", "output": str | [part, ...]}``;
 - ``{"type": "reasoning", "summary": [{"type": "summary_text", "text"}], "encrypted_content": str | None}`` where
-  ``encrypted_content`` is opaque and owned by the provider side that minted it (see `reasoning_codec`).
+  ``encrypted_content`` is opaque and owned by the provider side that minted it (see `reasoning_codec`);
+- any other ``{"type": …}`` item a client sent (a built-in tool's call, a type newer than this gateway), kept as sent:
+  a native Responses provider gets it verbatim, others get it as text (see `foreign`).
 
 Because these items are exactly what the Responses API stores and replays, the state store keeps them losslessly.
 """
@@ -26,7 +29,24 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 Item: TypeAlias = dict[str, Any]
+ClientFormat: TypeAlias = Literal["chat", "anthropic", "responses"]
 FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+NAMESPACE_SEPARATOR = "__"
+
+
+def flat_tool_name(name: str, namespace: str | None) -> str:
+    """The single function name a provider without tool namespaces knows a namespaced function by."""
+    return f"{namespace}{NAMESPACE_SEPARATOR}{name}" if namespace else name
+
+
+@dataclass(frozen=True, slots=True)
+class ToolNamespace:
+    """A Responses ``namespace`` tool: a named group of functions."""
+
+    name: str
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +55,11 @@ class FunctionTool:
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
+    namespace: ToolNamespace | None = None
+
+    @property
+    def flat_name(self) -> str:
+        return flat_tool_name(self.name, self.namespace.name if self.namespace else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +105,13 @@ class CanonicalRequest:
     stream: bool = False
     include_usage: bool = True
     metadata: dict[str, str] = field(default_factory=dict)
+    client_format: ClientFormat | None = None
+    """The API the client spoke: a provider of that same format gets `extra` and `foreign_tools` as sent."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Top-level fields no converter reads (new or provider-specific parameters), as the client sent them."""
+    foreign_tools: tuple[dict[str, Any], ...] = ()
+    """Tools of the client's format with no canonical form (OpenAI's built-in tools, Anthropic's server tools), as
+    sent."""
 
 
 # ---------------------------------------------------------------------------------------------------------------

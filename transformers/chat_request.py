@@ -23,10 +23,22 @@ from plano_proxy.transformers.canonical import (
     OutputFormat,
     Reasoning,
     ToolChoice,
+    flat_tool_name,
 )
 from plano_proxy.transformers.errors import RequestError
+from plano_proxy.transformers.foreign import extra_fields, foreign_item_message, foreign_part_error
 
 MAX_TOOL_NAME = 64
+READ_PARAMETERS = frozenset(
+    {
+        "model", "messages", "tools", "tool_choice", "parallel_tool_calls", "temperature", "top_p",
+        "max_completion_tokens", "max_tokens", "stop", "response_format", "reasoning_effort", "safety_identifier",
+        "user", "stream", "stream_options", "metadata", "n",
+    }
+)  # fmt: skip
+"""What the gateway reads of a Chat request; every other parameter goes to a Chat upstream as sent."""
+_NOT_SENT = frozenset({"reasoning", "item_reference"})
+"""Items a Chat upstream never gets: reasoning has no standard field there, references are resolved before."""
 _ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
@@ -43,10 +55,11 @@ def chat_request_to_canonical(body: dict[str, Any]) -> CanonicalRequest:
     for index, message in enumerate(messages):
         items += _message_items(message, f"messages[{index}]")
     stream = body.get("stream") is True
+    tools, foreign_tools = _tools(body.get("tools"))
     return CanonicalRequest(
         model=str(body.get("model") or ""),
         items=tuple(items),
-        tools=_tools(body.get("tools")),
+        tools=tools,
         tool_choice=_tool_choice(body.get("tool_choice")),
         parallel_tool_calls=body.get("parallel_tool_calls"),
         temperature=body.get("temperature"),
@@ -59,6 +72,9 @@ def chat_request_to_canonical(body: dict[str, Any]) -> CanonicalRequest:
         stream=stream,
         include_usage=bool((body.get("stream_options") or {}).get("include_usage")) if stream else True,
         metadata={k: v for k, v in (body.get("metadata") or {}).items() if isinstance(v, str)},
+        client_format="chat",
+        extra=extra_fields(body, READ_PARAMETERS),
+        foreign_tools=foreign_tools,
     )
 
 
@@ -160,6 +176,9 @@ def _input_part(part: Any, where: str) -> dict[str, Any]:
         return {"type": "input_file", "file_data": file["file_data"], "filename": file.get("filename")}
     if kind == "input_audio":
         raise RequestError(f"Audio input ('{where}') is not supported by this gateway.", where)
+    if isinstance(part, dict) and isinstance(part.get("text"), str):
+        # A part type newer than this gateway that carries text: the text is what a model can read of it.
+        return {"type": "input_text", "text": part["text"]}
     raise RequestError(f"Invalid content part type at '{where}': {kind!r}.", f"{where}.type")
 
 
@@ -171,25 +190,32 @@ def _plain_text(content: Any, where: str) -> str:
     raise RequestError(f"Invalid type for '{where}.content'.", f"{where}.content")
 
 
-def _tools(raw: Any) -> tuple[FunctionTool, ...]:
+def _tools(raw: Any) -> tuple[tuple[FunctionTool, ...], tuple[dict[str, Any], ...]]:
+    """The function tools and, as sent, the tools of other types (OpenAI's custom tools and any newer type)."""
     if raw is None:
-        return ()
-    tools = []
+        return (), ()
+    tools, foreign = [], []
     for index, tool in enumerate(raw):
-        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(tool.get("function"), dict):
-            kind = tool.get("type") if isinstance(tool, dict) else None
-            raise RequestError(f"Tool type {kind!r} is not supported; only function tools are.", f"tools[{index}].type")
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind != "function" and isinstance(kind, str) and kind:
+            foreign.append(tool)
+            continue
+        if kind != "function" or not isinstance(tool.get("function"), dict):
+            raise RequestError(
+                f"Invalid 'tools[{index}]': a tool needs a 'type', and a function tool its 'function'.",
+                f"tools[{index}]",
+            )
         function = tool["function"]
         if not isinstance(function.get("name"), str):
             raise RequestError(
-                "Missing required parameter: 'tools[{index}].function.name'.", f"tools[{index}].function.name"
+                f"Missing required parameter: 'tools[{index}].function.name'.", f"tools[{index}].function.name"
             )
         tools.append(
             FunctionTool(
                 function["name"], function.get("description"), function.get("parameters"), function.get("strict")
             )
         )
-    return tuple(tools)
+    return tuple(tools), tuple(foreign)
 
 
 def _tool_choice(raw: Any) -> ToolChoice | None:
@@ -229,7 +255,7 @@ def _output_format(raw: Any) -> OutputFormat | None:
 
 
 def canonical_to_chat_request(req: CanonicalRequest, *, upstream_model: str) -> tuple[dict[str, Any], dict[str, str]]:
-    names = {tool.name: _short_name(tool.name) for tool in req.tools}
+    names = {tool.flat_name: _short_name(tool.flat_name) for tool in req.tools}
     messages: list[dict[str, Any]] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
@@ -246,7 +272,16 @@ def canonical_to_chat_request(req: CanonicalRequest, *, upstream_model: str) -> 
     if req.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
+    if req.client_format == "chat":
+        _pass_on_as_sent(body, req)
     return body, {short: name for name, short in names.items() if short != name}
+
+
+def _pass_on_as_sent(body: dict[str, Any], req: CanonicalRequest) -> None:
+    """A Chat client's parameters and tools that the canonical model does not carry, for a Chat upstream."""
+    if req.foreign_tools:
+        body["tools"] = [*body.get("tools", []), *req.foreign_tools]
+    body.update({key: value for key, value in req.extra.items() if key not in body})
 
 
 def _set_sampling(body: dict[str, Any], req: CanonicalRequest) -> None:
@@ -274,10 +309,11 @@ def _append_item(messages: list[dict[str, Any]], item: Item, names: dict[str, st
     if kind == "message":
         messages.append(_chat_message(item))
     elif kind == "function_call":
+        name = flat_tool_name(item["name"], item.get("namespace"))
         call = {
             "id": item["call_id"],
             "type": "function",
-            "function": {"name": names.get(item["name"], item["name"]), "arguments": item.get("arguments") or "{}"},
+            "function": {"name": names.get(name, name), "arguments": item.get("arguments") or "{}"},
         }
         previous = messages[-1] if messages else None
         if previous is not None and previous["role"] == "assistant":
@@ -286,6 +322,8 @@ def _append_item(messages: list[dict[str, Any]], item: Item, names: dict[str, st
             messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
     elif kind == "function_call_output":
         messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": _output_text(item.get("output"))})
+    elif kind not in _NOT_SENT:
+        messages.append(_chat_message(foreign_item_message(item)))
 
 
 def _chat_message(item: Item) -> dict[str, Any]:
@@ -312,7 +350,9 @@ def _chat_part(part: dict[str, Any]) -> dict[str, Any]:
         if part.get("filename"):
             file["filename"] = part["filename"]
         return {"type": "file", "file": file}
-    return {"type": "text", "text": part.get("text", "")}
+    if kind in ("input_text", "output_text"):
+        return {"type": "text", "text": part.get("text", "")}
+    raise foreign_part_error(part)
 
 
 def _output_text(output: Any) -> str:
@@ -325,7 +365,7 @@ def _output_text(output: Any) -> str:
 
 def _tool(tool: FunctionTool, names: dict[str, str]) -> dict[str, Any]:
     function: dict[str, Any] = {
-        "name": names[tool.name],
+        "name": names[tool.flat_name],
         "parameters": tool.parameters or {"type": "object", "properties": {}},
     }
     if tool.description:

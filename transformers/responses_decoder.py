@@ -28,6 +28,7 @@ from plano_proxy.transformers.canonical import (
     ToolCallDelta,
     ToolCallStart,
     Usage,
+    flat_tool_name,
 )
 from plano_proxy.transformers.sse import SSEMessage
 
@@ -158,7 +159,7 @@ class ResponsesStreamDecoder:
             return []
         self._state.saw_call = True
         index = self._item_index(payload)
-        return self._touch(index, ToolCallStart(index, str(item.get("call_id", "")), str(item.get("name", ""))))
+        return self._touch(index, _call_start(index, item))
 
     def _on_output_text_delta(self, payload: dict[str, Any]) -> list[Event]:
         index = self._part_index(payload)
@@ -209,7 +210,7 @@ class ResponsesStreamDecoder:
         self._state.saw_call = True
         events: list[Event] = []
         if index not in self._state.seen:
-            events += self._touch(index, ToolCallStart(index, str(item.get("call_id", "")), str(item.get("name", ""))))
+            events += self._touch(index, _call_start(index, item))
         if index not in self._state.arguments and item.get("arguments"):
             events.append(ToolCallDelta(index, str(item["arguments"])))
         return events + self._end(index)
@@ -272,3 +273,11 @@ def responses_body_to_events(body: dict[str, Any]) -> list[Event]:
         )
     terminal = "response.failed" if body.get("status") == "failed" else "response.completed"
     return events + decoder.feed_payload({"type": terminal, "response": body}) + decoder.finish()
+
+
+def _call_start(index: int, item: dict[str, Any]) -> ToolCallStart:
+    """A function call, named by its flat name when OpenAI called it inside a namespace tool (see `flat_tool_name`):
+    the client's encoder splits it again, whatever the provider."""
+    namespace = item.get("namespace")
+    name = flat_tool_name(str(item.get("name", "")), namespace if isinstance(namespace, str) else None)
+    return ToolCallStart(index, str(item.get("call_id", "")), name)

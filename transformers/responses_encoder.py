@@ -119,6 +119,8 @@ class ResponsesEncoder:
         self, request: CanonicalRequest, echo: dict[str, Any], ids: IdFactory, clock: Callable[[], int]
     ) -> None:
         self._request = request
+        self._namespaced = {tool.flat_name: tool for tool in request.tools if tool.namespace is not None}
+        """Namespaced functions by the flat name providers without namespaces call them by."""
         self._echo = echo
         self._ids = ids
         self._clock = clock
@@ -216,6 +218,9 @@ class ResponsesEncoder:
 
     def _on_tool_start(self, event: ToolCallStart) -> list[Payload]:
         body = {"type": "function_call", "status": "in_progress", "call_id": event.call_id, "name": event.name}
+        tool = self._namespaced.get(event.name)
+        if tool is not None and tool.namespace is not None:
+            body.update(name=tool.name, namespace=tool.namespace.name)
         events = self._close_open_content(event.index)
         return [*events, self._added(self._new_item(event.index, {**body, "arguments": ""}))]
 

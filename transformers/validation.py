@@ -3,7 +3,7 @@ instead."), shared by the request parsers."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeAlias
 
 from plano_proxy.transformers.errors import RequestError
@@ -38,3 +38,25 @@ def describe(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return "null"
+
+
+def expect(value: Any, types: type | tuple[type, ...], described: str, param: str) -> None:
+    """Raise OpenAI's ``Invalid type`` error unless `value` has one of `types` (a boolean is no number)."""
+    allowed = types if isinstance(types, tuple) else (types,)
+    if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, types):
+        raise RequestError(wrong_type(param, described, value), param)
+
+
+def invalid_value(value: Any, supported: Iterable[str], param: str) -> RequestError:
+    return RequestError(f"Invalid value: '{value}'. Supported values are: {_supported(supported)}.", param)
+
+
+def missing(param: str) -> RequestError:
+    return RequestError(f"Missing required parameter: '{param}'.", param)
+
+
+def _supported(values: Iterable[str]) -> str:
+    quoted = [f"'{value}'" for value in values]
+    if len(quoted) <= 2:
+        return " and ".join(quoted)
+    return ", ".join(quoted[:-1]) + ", and " + quoted[-1]

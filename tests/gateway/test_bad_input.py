@@ -128,7 +128,7 @@ def test_bad_input_never_changes_stored_objects(fuzz_gateway: ServerThread) -> N
     )
     for bad in (
         {"input": 5},
-        {"input": [{"type": "nonsense"}]},
+        {"input": [{"type": 5}]},
         {"tools": [{"type": "function"}]},
         {"max_output_tokens": 3},
     ):

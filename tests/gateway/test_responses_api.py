@@ -197,18 +197,38 @@ def test_upstream_failure_mid_stream(client: openai.OpenAI, upstream: str) -> No
     assert events[-1].response.error is not None
 
 
-def test_builtin_tool_refused_on_translated_upstream(client: openai.OpenAI) -> None:
-    """A built-in tool on a non-OpenAI model is a clear 400 naming the tool type."""
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.responses.create(model="claude-sonnet-4-5", input="x", tools=[{"type": "web_search_preview"}])
-    assert "web_search_preview" in caught.value.message
+def test_builtin_tool_left_out_for_a_translated_upstream(client: openai.OpenAI, mock_upstream: ServerThread) -> None:
+    """A built-in tool on a non-OpenAI model is not sent there; the answer names it in x-plano-ignored-params."""
+    raw = client.responses.with_raw_response.create(
+        model="claude-sonnet-4-5",
+        input="x",
+        tools=[{"type": "web_search_preview"}, {"type": "function", "name": "f", "parameters": {"type": "object"}}],
+    )
+    assert raw.headers["x-plano-ignored-params"] == "tools:web_search_preview"
+    assert mock_upstream.app is not None
+    assert [tool["name"] for tool in mock_upstream.app[REQUESTS][-1].body["tools"]] == ["f"]
 
 
-def test_unknown_parameter_refused(client: openai.OpenAI) -> None:
-    """An unknown top-level parameter is refused as OpenAI does."""
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.responses.create(model="gpt-4o-mini", input="x", extra_body={"seed": 1})
-    assert "Unknown parameter: 'seed'." in caught.value.message
+def test_unknown_parameter_goes_to_a_native_upstream(client: openai.OpenAI, mock_upstream: ServerThread) -> None:
+    """An unknown top-level parameter reaches a native Responses upstream as sent, and no header names it."""
+    raw = client.responses.with_raw_response.create(
+        model="gpt-4o", input="x", extra_body={"client_metadata": {"session_id": "s"}, "seed": 1}
+    )
+    assert "x-plano-ignored-params" not in raw.headers
+    assert mock_upstream.app is not None
+    sent = mock_upstream.app[REQUESTS][-1].body
+    assert (sent["client_metadata"], sent["seed"]) == ({"session_id": "s"}, 1)
+
+
+def test_unknown_parameter_left_out_for_a_translated_upstream(client: openai.OpenAI, mock_upstream: ServerThread) -> None:
+    """To a Chat Completions upstream the unknown parameters are left out and named, sorted, in one header."""
+    raw = client.responses.with_raw_response.create(
+        model="gpt-4o-mini", input="x", extra_body={"client_metadata": {"session_id": "s"}, "prompt_cache_key": "k"}
+    )
+    assert raw.headers["x-plano-ignored-params"] == "client_metadata, prompt_cache_key"
+    assert mock_upstream.app is not None
+    sent = mock_upstream.app[REQUESTS][-1].body
+    assert "client_metadata" not in sent and "prompt_cache_key" not in sent
 
 
 def test_native_upstream_gets_stateless_request(client: openai.OpenAI, mock_upstream: ServerThread) -> None:

@@ -9,16 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plano_proxy.transformers.canonical import CanonicalRequest, FunctionTool, OutputFormat, Reasoning, ToolChoice
+from plano_proxy.transformers.canonical import (
+    CanonicalRequest,
+    FunctionTool,
+    OutputFormat,
+    Reasoning,
+    ToolChoice,
+    ToolNamespace,
+)
 from plano_proxy.transformers.errors import RequestError
 from plano_proxy.transformers.reasoning_codec import pack_anthropic_block
-from plano_proxy.transformers.responses_request import (
-    builtin_tools,
-    canonical_to_responses_request,
-    is_builtin_tool,
-    normalise_input_items,
-    responses_request_to_canonical,
-)
+from plano_proxy.transformers.responses_items import normalise_input_items
+from plano_proxy.transformers.responses_request import canonical_to_responses_request, responses_request_to_canonical
 
 PNG = "data:image/png;base64,iVBORw0KGgo="
 PDF = "data:application/pdf;base64,JVBERi0xLjQ="
@@ -248,22 +250,56 @@ def test_defaults_when_absent() -> None:
     )
 
 
-def test_builtin_tools_are_refused_but_detectable() -> None:
-    """A built-in tool is a 400 naming its type, and the helpers pick it out for a native upstream."""
-    tools = [{"type": "function", "name": "f"}, {"type": "web_search_preview"}]
-    with pytest.raises(RequestError) as caught:
-        parse(input="x", tools=tools)
-    assert caught.value.message.startswith("Tool type 'web_search_preview' is not supported by this provider")
-    assert caught.value.param == "tools[1].type"
-    assert builtin_tools(tools) == [{"type": "web_search_preview"}]
-    assert [is_builtin_tool(t) for t in tools] == [False, True]
-    assert parse(input="x", tools=[t for t in tools if not is_builtin_tool(t)]).tools == (FunctionTool("f"),)
+def test_builtin_tools_are_kept_as_sent() -> None:
+    """A built-in tool (or any tool type newer than the gateway) is kept as sent, apart from the function tools."""
+    req = parse(input="x", tools=[{"type": "function", "name": "f"}, {"type": "web_search_preview"}])
+    assert req.tools == (FunctionTool("f"),)
+    assert req.foreign_tools == ({"type": "web_search_preview"},)
+
+
+def test_namespace_tools_become_functions_that_know_their_namespace() -> None:
+    """A namespace tool's functions are canonical functions carrying the namespace, flattened for other providers."""
+    space = {"type": "namespace", "name": "agents", "description": "Sub-agents.", "tools": [{"type": "function", "name": "spawn"}]}
+    req = parse(input="x", tools=[space, {"type": "function", "name": "f"}])
+    assert req.tools == (FunctionTool("spawn", namespace=ToolNamespace("agents", "Sub-agents.")), FunctionTool("f"))
+    assert [tool.flat_name for tool in req.tools] == ["agents__spawn", "f"]
+    assert req.foreign_tools == ()
+
+
+def test_unknown_parameters_are_kept_for_a_native_upstream() -> None:
+    """Parameters the gateway does not read are kept as sent, not refused (Codex sends client_metadata)."""
+    req = parse(input="x", client_metadata={"session_id": "s"}, prompt_cache_key="k", seed=1, store=False)
+    assert req.extra == {"client_metadata": {"session_id": "s"}, "prompt_cache_key": "k", "seed": 1}
+    assert req.client_format == "responses"
+
+
+def test_unknown_items_and_parts_are_kept() -> None:
+    """An unknown item type is kept as sent; an unknown part becomes text when it has some, else is kept as sent."""
+    got = items(
+        [
+            {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"query": "q"}},
+            {"role": "user", "content": [{"type": "input_note", "text": "n"}, {"type": "input_audio", "data": "AAA="}]},
+        ]
+    )
+    assert got == [
+        {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"query": "q"}},
+        {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "n"}, {"type": "input_audio", "data": "AAA="}],
+        },
+    ]
+
+
+def test_function_call_keeps_its_namespace() -> None:
+    """A function call of a namespaced tool keeps the namespace it was called in."""
+    call = {"type": "function_call", "call_id": "c", "name": "spawn", "namespace": "agents", "arguments": "{}"}
+    assert items([call]) == [call]
 
 
 # -- validation -----------------------------------------------------------------------------------------------------
 
 ERRORS: list[tuple[dict[str, Any], str, str | None]] = [
-    ({"seed": 1}, "Unknown parameter: 'seed'.", "seed"),
     ({"messages": []}, "Unsupported parameter: 'messages'. In the Responses API, this parameter has moved to 'input'.", None),
     ({"stream": "yes"}, "Invalid type for 'stream': expected a boolean, but got a string instead.", "stream"),
     ({"input": 5}, "Invalid type for 'input': expected a string or an array, but got a number instead.", "input"),
@@ -290,7 +326,9 @@ ERRORS: list[tuple[dict[str, Any], str, str | None]] = [
     ({"input": ["hi"]}, "Invalid type for 'input[0]': expected an object, but got a string instead.", "input[0]"),
     ({"input": [{"role": "robot", "content": "x"}]}, "Invalid value: 'robot'. Supported values are: 'user', 'assistant', 'system', and 'developer'.", "input[0].role"),
     ({"input": [{"role": "user", "content": 3}]}, "Invalid type for 'input[0].content'", "input[0].content"),
-    ({"input": [{"type": "web_search_call", "id": "ws_1"}]}, "Invalid value: 'web_search_call'.", "input[0].type"),
+    ({"input": [{"type": 7}]}, "Invalid type for 'input[0].type': expected a string, but got a number instead.", "input[0].type"),
+    ({"tools": [{"name": "f"}]}, "Missing required parameter: 'tools[0].type'.", "tools[0].type"),
+    ({"tools": [{"type": "namespace", "name": "n", "tools": "x"}]}, "Invalid type for 'tools[0].tools'", "tools[0].tools"),
     ({"input": [{"type": "function_call", "name": "f", "arguments": "{}"}]}, "Missing required parameter: 'input[0].call_id'.", "input[0].call_id"),
     ({"input": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": {}}]}, "Invalid type for 'input[0].arguments': expected a string, but got an object instead.", "input[0].arguments"),
     ({"input": [{"type": "function_call_output", "call_id": "c"}]}, "Missing required parameter: 'input[0].output'.", "input[0].output"),
@@ -368,7 +406,6 @@ def test_native_request_is_stateless_and_complete() -> None:
             {"type": "function_call_output", "call_id": "c1", "output": "ok"},
         ],
         instructions="sys",
-        tools=[{"type": "function", "name": "f"}],
         tool_choice="required",
         parallel_tool_calls=False,
         temperature=0.1,
@@ -378,8 +415,10 @@ def test_native_request_is_stateless_and_complete() -> None:
         reasoning={"effort": "high"},
         safety_identifier="u",
         stream=True,
+        tools=[{"type": "function", "name": "f"}, {"type": "web_search"}],
+        prompt_cache_key="k",
     )
-    body = canonical_to_responses_request(req, upstream_model="gpt-5", builtin_tools=[{"type": "web_search"}])
+    body = canonical_to_responses_request(req, upstream_model="gpt-5")
     assert body == {
         "model": "gpt-5",
         "input": [
@@ -404,7 +443,24 @@ def test_native_request_is_stateless_and_complete() -> None:
         "text": {"format": {"type": "json_object"}},
         "reasoning": {"effort": "high"},
         "stream": True,
+        "prompt_cache_key": "k",
     }
+
+
+def test_native_request_gathers_namespaces_again() -> None:
+    """A native upstream gets the namespace tool back, in its place, with the calls made in it."""
+    space = {"type": "namespace", "name": "agents", "description": "d", "tools": [{"type": "function", "name": "spawn"}]}
+    call = {"type": "function_call", "call_id": "c", "name": "spawn", "namespace": "agents", "arguments": "{}"}
+    body = canonical_to_responses_request(parse(input=[call], tools=[space]), upstream_model="m")
+    assert body["tools"] == [
+        {
+            "type": "namespace",
+            "name": "agents",
+            "description": "d",
+            "tools": [{"type": "function", "name": "spawn", "parameters": {"type": "object", "properties": {}}}],
+        }
+    ]
+    assert body["input"] == [call]
 
 
 def test_native_request_tool_choice_and_schema() -> None:
