@@ -220,7 +220,9 @@ def test_unknown_parameter_goes_to_a_native_upstream(client: openai.OpenAI, mock
     assert (sent["client_metadata"], sent["seed"]) == ({"session_id": "s"}, 1)
 
 
-def test_unknown_parameter_left_out_for_a_translated_upstream(client: openai.OpenAI, mock_upstream: ServerThread) -> None:
+def test_unknown_parameter_left_out_for_a_translated_upstream(
+    client: openai.OpenAI, mock_upstream: ServerThread
+) -> None:
     """To a Chat Completions upstream the unknown parameters are left out and named, sorted, in one header."""
     raw = client.responses.with_raw_response.create(
         model="gpt-4o-mini", input="x", extra_body={"client_metadata": {"session_id": "s"}, "prompt_cache_key": "k"}

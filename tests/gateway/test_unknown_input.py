@@ -55,7 +55,9 @@ def test_responses_unknown_fields(
 
 
 @pytest.mark.parametrize(("model", "forwarded"), [("gpt-4o-mini", True), ("claude-sonnet-4-5", False)])
-def test_chat_unknown_fields(openai_client: openai.OpenAI, mock_upstream: ServerThread, model: str, forwarded: bool) -> None:
+def test_chat_unknown_fields(
+    openai_client: openai.OpenAI, mock_upstream: ServerThread, model: str, forwarded: bool
+) -> None:
     """A chat turn (stored, so translated on every provider) keeps its unknown fields for a Chat upstream."""
     raw = openai_client.chat.completions.with_raw_response.create(
         model=model, messages=[{"role": "user", "content": "hi"}], extra_body={"verbosity": "low", "seed": 7}
@@ -220,7 +222,9 @@ def accepted_or_named(response: http.RawResponse, added: list[dict[str, Any]]) -
     parts=st.lists(UNKNOWN_PART, max_size=2),
     tools=st.lists(UNKNOWN_TOOL, max_size=2),
 )
-def test_fuzzed_responses_bodies(gateway: ServerThread, model: str, fields: dict, items: list, parts: list, tools: list) -> None:
+def test_fuzzed_responses_bodies(
+    gateway: ServerThread, model: str, fields: dict, items: list, parts: list, tools: list
+) -> None:
     """Random unknown fields, items, parts and tools on a valid Responses body: accepted, or a 400 naming one."""
     message = {"role": "user", "content": [{"type": "input_text", "text": "hi"}, *parts]}
     body = {**fields, "model": model, "input": [*items, message], "tools": tools, "store": False}

@@ -69,7 +69,9 @@ def run_codex(gateway_url: str, model: str, prompt: str, home: Path, workdir: Pa
     command = [str(installed_bin("codex")), "exec", "--json", "--skip-git-repo-check", prompt]
     events = _json_lines(_run(command, env, workdir))
     runs = [e["item"] for e in events if e.get("type") == "item.completed" and e["item"]["type"] == "command_execution"]
-    answers = [e["item"]["text"] for e in events if e.get("type") == "item.completed" and e["item"]["type"] == "agent_message"]
+    answers = [
+        e["item"]["text"] for e in events if e.get("type") == "item.completed" and e["item"]["type"] == "agent_message"
+    ]
     return Session(
         model=model,
         commands=[item["command"] for item in runs],

@@ -259,7 +259,12 @@ def test_builtin_tools_are_kept_as_sent() -> None:
 
 def test_namespace_tools_become_functions_that_know_their_namespace() -> None:
     """A namespace tool's functions are canonical functions carrying the namespace, flattened for other providers."""
-    space = {"type": "namespace", "name": "agents", "description": "Sub-agents.", "tools": [{"type": "function", "name": "spawn"}]}
+    space = {
+        "type": "namespace",
+        "name": "agents",
+        "description": "Sub-agents.",
+        "tools": [{"type": "function", "name": "spawn"}],
+    }
     req = parse(input="x", tools=[space, {"type": "function", "name": "f"}])
     assert req.tools == (FunctionTool("spawn", namespace=ToolNamespace("agents", "Sub-agents.")), FunctionTool("f"))
     assert [tool.flat_name for tool in req.tools] == ["agents__spawn", "f"]
@@ -449,7 +454,12 @@ def test_native_request_is_stateless_and_complete() -> None:
 
 def test_native_request_gathers_namespaces_again() -> None:
     """A native upstream gets the namespace tool back, in its place, with the calls made in it."""
-    space = {"type": "namespace", "name": "agents", "description": "d", "tools": [{"type": "function", "name": "spawn"}]}
+    space = {
+        "type": "namespace",
+        "name": "agents",
+        "description": "d",
+        "tools": [{"type": "function", "name": "spawn"}],
+    }
     call = {"type": "function_call", "call_id": "c", "name": "spawn", "namespace": "agents", "arguments": "{}"}
     body = canonical_to_responses_request(parse(input=[call], tools=[space]), upstream_model="m")
     assert body["tools"] == [
