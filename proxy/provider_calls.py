@@ -13,7 +13,7 @@ from plano_proxy.transformers.anthropic_decoder import AnthropicStreamDecoder, a
 from plano_proxy.transformers.anthropic_upstream import canonical_to_anthropic_request
 from plano_proxy.transformers.canonical import CanonicalRequest, ClientFormat, Event
 from plano_proxy.transformers.chat_decoder import ChatStreamDecoder, chat_completion_to_events
-from plano_proxy.transformers.chat_request import canonical_to_chat_request
+from plano_proxy.transformers.chat_upstream import canonical_to_chat_request
 from plano_proxy.transformers.compaction import expand_compactions
 from plano_proxy.transformers.foreign import ignored_names
 from plano_proxy.transformers.responses_decoder import ResponsesStreamDecoder, responses_body_to_events

@@ -20,6 +20,7 @@ from plano_proxy.transformers.errors import RequestError
 from plano_proxy.transformers.foreign import as_text, extra_fields
 from plano_proxy.transformers.media import make_data_url
 from plano_proxy.transformers.reasoning_codec import pack_anthropic_block, signature_to_openai
+from plano_proxy.transformers.tool_shapes import ANTHROPIC_TOOL_MODES
 
 READ_PARAMETERS = frozenset(
     {
@@ -30,6 +31,7 @@ READ_PARAMETERS = frozenset(
 """What the gateway reads of a Messages request; every other parameter goes to an Anthropic upstream as sent."""
 MESSAGE_ROLES = ("user", "assistant", "system")
 """Claude Code sends ``system`` messages mid-conversation; they become system messages on every provider."""
+_CANONICAL_MODES = {kind: mode for mode, kind in ANTHROPIC_TOOL_MODES.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -209,9 +211,8 @@ def _tool_choice(raw: Any) -> ToolChoice | None:
     kind = raw.get("type") if isinstance(raw, dict) else None
     if kind is None:
         return None
-    modes = {"auto": "auto", "any": "required", "none": "none"}
-    if kind in modes:
-        return ToolChoice(modes[kind])  # type: ignore[arg-type]
+    if kind in _CANONICAL_MODES:
+        return ToolChoice(_CANONICAL_MODES[kind])  # type: ignore[arg-type]
     if kind == "tool":
         return ToolChoice("function", raw.get("name"))
     raise RequestError(f"tool_choice.type: {kind!r} is not one of auto, any, tool, none", "tool_choice.type")

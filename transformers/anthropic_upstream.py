@@ -22,6 +22,7 @@ from plano_proxy.transformers.canonical import CanonicalRequest, Item, flat_tool
 from plano_proxy.transformers.foreign import foreign_item_message, foreign_part_error
 from plano_proxy.transformers.media import parse_data_url
 from plano_proxy.transformers.reasoning_codec import unpack_anthropic_block
+from plano_proxy.transformers.tool_shapes import ANTHROPIC_TOOL_MODES, function_fields, json_schema_fields
 
 THINKING_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384, "xhigh": 32000}
 _BAD_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
@@ -161,14 +162,7 @@ def _strip_final_assistant(turns: list[dict[str, Any]]) -> None:
 
 def _set_tools(body: dict[str, Any], req: CanonicalRequest) -> None:
     if req.tools:
-        body["tools"] = [
-            {
-                "name": t.flat_name,
-                "input_schema": t.parameters or {"type": "object", "properties": {}},
-                **({"description": t.description} if t.description else {}),
-            }
-            for t in req.tools
-        ]
+        body["tools"] = [function_fields(tool, tool.flat_name, "anthropic") for tool in req.tools]
     choice = _anthropic_tool_choice(req)
     if choice is not None and (req.tools or choice["type"] == "none"):
         body["tool_choice"] = choice
@@ -182,7 +176,7 @@ def _anthropic_tool_choice(req: CanonicalRequest) -> dict[str, Any] | None:
     if mode == "function" and req.tool_choice is not None:
         choice = {"type": "tool", "name": req.tool_choice.name}
     else:
-        choice = {"type": {"auto": "auto", "required": "any", "none": "none"}[mode]} if mode else None
+        choice = {"type": ANTHROPIC_TOOL_MODES[mode]} if mode else None
     if req.parallel_tool_calls is False and req.tools:
         choice = choice or {"type": "auto"}
         if choice["type"] != "none":
@@ -205,4 +199,6 @@ def _set_sampling(body: dict[str, Any], req: CanonicalRequest) -> None:
     if req.user:
         body["metadata"] = {"user_id": req.user}
     if req.output_format is not None and req.output_format.type == "json_schema":
-        body["output_config"] = {"format": {"type": "json_schema", "schema": req.output_format.schema or {}}}
+        body["output_config"] = {
+            "format": {"type": "json_schema", **json_schema_fields(req.output_format, "anthropic")}
+        }

@@ -35,6 +35,12 @@ from plano_proxy.transformers.foreign import extra_fields
 from plano_proxy.transformers.metadata import parse_metadata
 from plano_proxy.transformers.reasoning_codec import is_openai_reasoning
 from plano_proxy.transformers.responses_items import normalise_input_items
+from plano_proxy.transformers.tool_shapes import (
+    OPENAI_TOOL_MODES,
+    function_fields,
+    json_schema_fields,
+    openai_tool_choice,
+)
 from plano_proxy.transformers.validation import Expected, check_types, expect, invalid_value, missing
 
 READ_PARAMETERS = frozenset(
@@ -211,8 +217,8 @@ def _tool_choice(raw: Any) -> ToolChoice | None:
     if raw is None:
         return None
     if isinstance(raw, str):
-        if raw not in ("none", "auto", "required"):
-            raise invalid_value(raw, ("none", "auto", "required"), "tool_choice")
+        if raw not in OPENAI_TOOL_MODES:
+            raise invalid_value(raw, OPENAI_TOOL_MODES, "tool_choice")
         return ToolChoice(raw)  # type: ignore[arg-type]
     expect(raw, dict, "a string or an object", "tool_choice")
     if raw.get("type") != "function":
@@ -298,8 +304,7 @@ def canonical_to_responses_request(req: CanonicalRequest, *, upstream_model: str
     if tools:
         body["tools"] = tools
     if req.tool_choice is not None:
-        choice = req.tool_choice
-        body["tool_choice"] = {"type": "function", "name": choice.name} if choice.mode == "function" else choice.mode
+        body["tool_choice"] = openai_tool_choice(req.tool_choice, nested=False)
     if req.output_format is not None:
         body["text"] = {"format": _format_body(req.output_format)}
     if req.reasoning is not None and (req.reasoning.effort or req.reasoning.summary):
@@ -345,22 +350,11 @@ def _tool_bodies(tools: Iterable[FunctionTool]) -> list[dict[str, Any]]:
 
 
 def _tool_body(tool: FunctionTool) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": "function",
-        "name": tool.name,
-        "parameters": tool.parameters or {"type": "object", "properties": {}},
-    }
-    if tool.description:
-        body["description"] = tool.description
-    if tool.strict is not None:
-        body["strict"] = tool.strict
-    return body
+    """A function by its own name: a namespaced one sits inside its namespace tool."""
+    return {"type": "function", **function_fields(tool, tool.name)}
 
 
 def _format_body(fmt: OutputFormat) -> dict[str, Any]:
     if fmt.type != "json_schema":
         return {"type": fmt.type}
-    body: dict[str, Any] = {"type": "json_schema", "name": fmt.name or "response", "schema": fmt.schema or {}}
-    if fmt.strict is not None:
-        body["strict"] = fmt.strict
-    return body
+    return {"type": "json_schema", **json_schema_fields(fmt)}
