@@ -1,17 +1,25 @@
-"""What the SQLite and PostgreSQL stores share: row encoding, cursor bounds, assembling a chain's history and finding
-items by id."""
+"""Rows to records and back for the SQL stores: encoding, cursor bounds, assembling a chain's history and the items
+found by id. Pure functions; `plano_proxy.storage.sql_store` runs the statements."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from plano_proxy.storage.base import Conversation, Item, ItemPage, Order, StoredResponse, StoredTurn, with_item_ids
 
 NO_UPPER_BOUND = 2**31 - 1  # fits every position column (a 32-bit INTEGER in PostgreSQL)
+
+
+class Row(Protocol):
+    """A result row as both drivers give it (`sqlite3.Row`, `asyncpg.Record`): by position or by column name."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 def dumps(value: Any) -> str:
@@ -96,7 +104,7 @@ RESPONSE_COLUMNS = (
 )
 
 
-def response_from_row(row: Mapping[str, Any]) -> StoredResponse:
+def response_from_row(row: Row) -> StoredResponse:
     return StoredResponse(
         id=row["id"],
         owner=row["owner"],
@@ -115,7 +123,7 @@ def response_from_row(row: Mapping[str, Any]) -> StoredResponse:
     )
 
 
-def conversation_from_row(row: Mapping[str, Any]) -> Conversation:
+def conversation_from_row(row: Row) -> Conversation:
     return Conversation(row["id"], row["owner"], row["created_at"], orjson.loads(row["metadata"]))
 
 
@@ -130,35 +138,19 @@ def page_from_bodies(bodies: list[str], limit: int) -> ItemPage:
     return ItemPage([orjson.loads(body) for body in bodies[:limit]], len(bodies) > limit)
 
 
-def assemble_history(rows: list[tuple[int, str | None, int, str | None]]) -> tuple[int, list[Item]] | None:
+def assemble_history(rows: Sequence[Row]) -> tuple[int, list[Item]] | None:
     """(revision of the last response, items) from (depth, previous id, revision, body) rows, oldest first.
 
     None when no row came back, or when the oldest response found still names a previous one that is missing.
     """
     if not rows or rows[0][1] is not None:
         return None
-    revision = next(row[2] for row in rows if row[0] == 0)
+    revision: int = next(row[2] for row in rows if row[0] == 0)
     return revision, [orjson.loads(row[3]) for row in rows if row[3] is not None]
 
 
-def _items_by_id_query(wanted: str, same_owner: str) -> str:
-    """(item_id, body) of the wanted items that the owner's live responses or conversations hold. ``wanted`` tests
-    ``item_id`` against the ids parameter, ``same_owner`` an owner column against the owner parameter."""
-    return (
-        "SELECT i.item_id, i.body FROM items AS i JOIN responses AS r ON r.id = i.response_id "
-        f"WHERE i.item_id {wanted} AND r.owner {same_owner} AND NOT r.deleted "
-        "UNION ALL "
-        "SELECT ci.item_id, ci.body FROM conversation_items AS ci JOIN conversations AS c ON c.id = ci.conversation_id "
-        f"WHERE ci.item_id {wanted} AND c.owner {same_owner}"
-    )
-
-
-# The ids go as one parameter (a JSON array, a text[]), so any number of them makes one statement of the same text.
-ITEMS_BY_ID_SQLITE = _items_by_id_query("IN (SELECT value FROM json_each(?1))", "IS ?2")
-ITEMS_BY_ID_POSTGRES = _items_by_id_query("= ANY($1::text[])", "IS NOT DISTINCT FROM $2")
-
-
-def items_by_id(rows: Iterable[tuple[str, str]]) -> dict[str, Item]:
-    """The found items by id, each body decoded once though an item carried into later turns comes back per copy."""
-    bodies = dict(rows)
+def items_by_id(rows: Iterable[Row]) -> dict[str, Item]:
+    """The found items by id from (item_id, body) rows, each body decoded once though an item carried into later
+    turns comes back per copy."""
+    bodies: dict[str, str] = {row[0]: row[1] for row in rows}
     return {item_id: loads_item(body) for item_id, body in bodies.items()}
