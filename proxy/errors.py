@@ -2,22 +2,27 @@
 
 ::
 
-    GatewayError                      status, OpenAI type/code, message, param
+    GatewayError                      500  status, message, param, and OpenAI's type and code for them
     ├── InvalidRequest                400  bad JSON, wrong types, missing fields
     │   ├── PayloadTooLarge           413
-    │   └── MethodNotAllowed          405
-    ├── Unauthorized                  401
+    │   ├── MethodNotAllowed          405
+    │   └── StorageNotConfigured      400  a request needs state but no state_storage is configured
+    ├── Unauthorized                  401  invalid_api_key
     ├── NotFound                      404  unknown route or stored object
-    │   └── ModelNotFound             404  (400 with param "model" on the Responses API, as OpenAI does)
-    ├── StorageNotConfigured          400  a request needs state but no state_storage is configured
-    ├── StorageUnavailable            503  the state store is unreachable
-    └── UpstreamError                 the provider's own status and message, whatever format it spoke
-        ├── UpstreamUnreachable       502
-        └── UpstreamTimeout           504
+    │   └── ModelNotFound             404  model_not_found (400 with param "model" on the Responses API, as OpenAI does)
+    ├── StorageUnavailable            503  storage_unavailable: the state store is unreachable
+    └── UpstreamError                 the provider's own status and message, its type and code in OpenAI's words
+        ├── UpstreamUnreachable       502  upstream_unreachable
+        └── UpstreamTimeout           504  upstream_timeout
 
-Upstream failures are turned into `UpstreamError` in one place (`upstream.py`); handlers raise, and the error
-middleware renders with `openai_body` or `anthropic_body` according to the endpoint. In a stream that has already
-started, the encoders turn the same information into the format's in-stream error event.
+    transformers.errors.RequestError  a request no converter can express: rendered as an InvalidRequest
+    transformers.canonical.StreamError  not an exception: a provider failing after its answer started, an event
+
+The words for each status come from one table, `transformers.error_types` (which the stream encoders read too), so an
+error reads the same whichever provider failed and whatever format the client speaks. Upstream failures become
+`UpstreamError` in one place (`upstream.py`), where a provider's Anthropic type is put in OpenAI's words; handlers
+raise, and the error middleware renders with `openai_body` or `anthropic_body` according to the endpoint. In a stream
+that has already started, the encoders render the same words as the format's one in-stream error event.
 """
 
 from __future__ import annotations
@@ -25,23 +30,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from plano_proxy.transformers.error_types import anthropic_type, openai_words
+
 
 class GatewayError(Exception):
     status = 500
-    type = "server_error"
     code: str | None = None
+    """The gateway's own code for this kind of error, where the status's code would say less."""
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, param: str | None = None, code: str | None = None, type: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
-        if code is not None:
-            self.code = code
+        self.type, self.code = openai_words(self.status, type, code or self.code)
 
 
 class InvalidRequest(GatewayError):
     status = 400
-    type = "invalid_request_error"
 
 
 class PayloadTooLarge(InvalidRequest):
@@ -54,13 +61,10 @@ class MethodNotAllowed(InvalidRequest):
 
 class Unauthorized(GatewayError):
     status = 401
-    type = "invalid_request_error"
-    code = "invalid_api_key"
 
 
 class NotFound(GatewayError):
     status = 404
-    type = "invalid_request_error"
 
 
 class ModelNotFound(NotFound):
@@ -81,7 +85,6 @@ class StorageNotConfigured(InvalidRequest):
 
 class StorageUnavailable(GatewayError):
     status = 503
-    type = "server_error"
     code = "storage_unavailable"
 
 
@@ -97,53 +100,20 @@ class UpstreamError(GatewayError):
         code: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(message, code=code)
         self.status = status
-        self.type = type or openai_type_for_status(status)
+        super().__init__(message, code=code, type=type)
         self.headers = dict(headers or {})
         """Provider headers the client should see too (``Retry-After``, rate-limit state)."""
 
 
 class UpstreamUnreachable(UpstreamError):
     def __init__(self, message: str) -> None:
-        super().__init__(502, message, type="server_error", code="upstream_unreachable")
+        super().__init__(502, message, code="upstream_unreachable")
 
 
 class UpstreamTimeout(UpstreamError):
     def __init__(self, message: str) -> None:
-        super().__init__(504, message, type="server_error", code="upstream_timeout")
-
-
-def openai_type_for_status(status: int) -> str:
-    if status == 429:
-        return "rate_limit_exceeded"
-    if status >= 500:
-        return "server_error"
-    if status == 401:
-        return "authentication_error"
-    return "invalid_request_error"
-
-
-_ANTHROPIC_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    502: "api_error",
-    503: "overloaded_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-
-
-def anthropic_type_for_status(status: int) -> str:
-    if status in _ANTHROPIC_TYPES:
-        return _ANTHROPIC_TYPES[status]
-    return "api_error" if status >= 500 else "invalid_request_error"
+        super().__init__(504, message, code="upstream_timeout")
 
 
 def openai_body(error: GatewayError) -> dict[str, Any]:
@@ -153,7 +123,7 @@ def openai_body(error: GatewayError) -> dict[str, Any]:
 def anthropic_body(error: GatewayError, request_id: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": "error",
-        "error": {"type": anthropic_type_for_status(error.status), "message": error.message},
+        "error": {"type": anthropic_type(error.status), "message": error.message},
     }
     if request_id is not None:
         body["request_id"] = request_id

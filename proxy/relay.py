@@ -8,6 +8,9 @@ from aiohttp import web
 from plano_proxy.proxy.metrics import note_first_byte, note_usage, open_stream
 from plano_proxy.proxy.upstream import rate_limit_headers
 from plano_proxy.proxy.usage_tap import StreamUsageTap, UsageReader, usage_of_body
+from plano_proxy.transformers.anthropic_encoder import anthropic_error_event
+from plano_proxy.transformers.chat_encoder import chat_error_chunk
+from plano_proxy.transformers.error_types import STREAM_CUT
 from plano_proxy.transformers.sse import frame_data, frame_named
 
 SSE_HEADERS = {
@@ -53,11 +56,9 @@ async def relay_sse(
     return response
 
 
-STREAM_CUT_MESSAGE = "The provider's stream ended unexpectedly."
-CHAT_STREAM_CUT = frame_data(
-    {"error": {"message": STREAM_CUT_MESSAGE, "type": "server_error", "param": None, "code": "upstream_stream_error"}}
-)
-ANTHROPIC_STREAM_CUT = frame_named({"type": "error", "error": {"type": "api_error", "message": STREAM_CUT_MESSAGE}})
+# The same error, in the same shape, as a translated stream that is cut ends with (see `error_types.STREAM_CUT`).
+CHAT_STREAM_CUT = frame_data(chat_error_chunk(STREAM_CUT))
+ANTHROPIC_STREAM_CUT = frame_named(anthropic_error_event(STREAM_CUT))
 
 
 def _passed_on(upstream: aiohttp.ClientResponse) -> dict[str, str]:

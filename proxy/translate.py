@@ -20,9 +20,10 @@ from plano_proxy.proxy.config import ProviderConfig
 from plano_proxy.proxy.ignored_params import note_ignored
 from plano_proxy.proxy.metrics import note_first_byte, note_upstream_error, note_usage, open_stream
 from plano_proxy.proxy.provider_calls import UpstreamCall
-from plano_proxy.proxy.relay import SSE_HEADERS, STREAM_CUT_MESSAGE
+from plano_proxy.proxy.relay import SSE_HEADERS
 from plano_proxy.proxy.upstream import open_upstream
 from plano_proxy.transformers.canonical import Event, StreamError, Usage
+from plano_proxy.transformers.error_types import STREAM_CUT
 from plano_proxy.transformers.sse import DONE, SSEDecoder, frame_data, frame_named
 
 Payload = dict[str, Any]
@@ -209,7 +210,7 @@ async def _pump(upstream: aiohttp.ClientResponse, call: UpstreamCall, relay: _Re
         else:
             await relay.send([e for message in sse.flush() for e in decoder.feed(message)] + decoder.finish())
     except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
-        await relay.send([StreamError(502, "api_error", STREAM_CUT_MESSAGE)])
+        await relay.send([STREAM_CUT])
     await relay.close()
 
 

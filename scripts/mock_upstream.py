@@ -15,9 +15,9 @@ Behaviour, decided from the request:
 - structured output asked for: the text is a JSON object matching a simple schema.
 - ``max_tokens`` / ``max_output_tokens``: a token is a word; the output stops there with a length finish.
 - faults, by the ``x-mock-fault`` header or ``[[fault:…]]`` in the last user text: ``429`` (with Retry-After),
-  ``500``, ``503``, ``529``, ``401``, ``cut`` (the stream stops mid-way without its end), ``error-mid-stream`` (the
-  provider's own in-stream error), ``slow-first-byte:<ms>``; ``x<N>`` after a fault limits it to the first N matching
-  requests (``[[fault:500x2]]``).
+  ``500``, ``503``, ``529``, ``401``, ``402``, ``cut`` (the stream stops mid-way without its end),
+  ``error-mid-stream`` (the provider's own in-stream error), ``slow-first-byte:<ms>``; ``x<N>`` after a fault limits it
+  to the first N matching requests (``[[fault:500x2]]``).
 - ``[[say-first]]``: an answer that calls a tool says a sentence first (text, then the call, as Claude often does).
 - ``[[call:NAME {json}]]``: call the offered tool NAME with exactly these arguments (how the agent CLI tests make a
   coding agent run one command); the tool must be offered, under that name or as a namespace's function.
@@ -371,6 +371,12 @@ def pick_fault(request: web.Request, heard: Heard) -> Fault | None:
 
 _OPENAI_ERRORS = {
     401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
+    # OpenAI itself sends quota exhaustion as a 429; OpenAI-compatible providers (OpenRouter) send a 402.
+    402: (
+        "You exceeded your current quota, please check your plan and billing details.",
+        "insufficient_quota",
+        "insufficient_quota",
+    ),
     429: ("Rate limit reached for requests. Please try again in 1s.", "requests", "rate_limit_exceeded"),
     500: ("The server had an error while processing your request. Sorry about that!", "server_error", None),
     503: ("The engine is currently overloaded, please try again later.", "server_error", None),
@@ -378,6 +384,7 @@ _OPENAI_ERRORS = {
 }
 _ANTHROPIC_ERRORS = {
     401: ("authentication_error", "invalid x-api-key"),
+    402: ("billing_error", "Your credit balance is too low to access the Anthropic API."),
     429: ("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit"),
     500: ("api_error", "Internal server error"),
     503: ("overloaded_error", "Overloaded"),

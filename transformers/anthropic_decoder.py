@@ -25,6 +25,7 @@ from plano_proxy.transformers.canonical import (
     ToolCallStart,
     Usage,
 )
+from plano_proxy.transformers.error_types import MALFORMED_EVENT, provider_stream_error
 from plano_proxy.transformers.sse import SSEMessage
 
 STOP_REASONS: dict[str, FinishReason] = {
@@ -35,17 +36,6 @@ STOP_REASONS: dict[str, FinishReason] = {
     "model_context_window_exceeded": "length",
     "tool_use": "tool_calls",
     "refusal": "content_filter",
-}
-ERROR_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
 }
 
 
@@ -98,7 +88,7 @@ class AnthropicStreamDecoder:
         try:
             payload = orjson.loads(message.data)
         except orjson.JSONDecodeError:
-            return self._fail(502, "api_error", "The provider sent a malformed stream event.")
+            return self._fail(MALFORMED_EVENT)
         if not isinstance(payload, dict):
             return []
         handler = getattr(self, f"_on_{payload.get('type')}", None)
@@ -111,9 +101,9 @@ class AnthropicStreamDecoder:
         start: list[Event] = [] if self._started else [ResponseStart("", "")]
         return [*start, usage_from_anthropic(self._usage), Finish("stop")]
 
-    def _fail(self, status: int, type_: str, message: str) -> list[Event]:
+    def _fail(self, error: StreamError) -> list[Event]:
         self._finished = True
-        return [StreamError(status, type_, message)]
+        return [error]
 
     def _on_message_start(self, payload: dict[str, Any]) -> list[Event]:
         message = payload.get("message") or {}
@@ -138,8 +128,7 @@ class AnthropicStreamDecoder:
 
     def _on_error(self, payload: dict[str, Any]) -> list[Event]:
         error = payload.get("error") or {}
-        kind = str(error.get("type") or "api_error")
-        return self._fail(ERROR_STATUS.get(kind, 500), kind, str(error.get("message") or "The provider failed."))
+        return self._fail(provider_stream_error(error.get("type"), None, error.get("message")))
 
 
 def anthropic_message_to_events(body: dict[str, Any]) -> list[Event]:

@@ -28,6 +28,7 @@ from plano_proxy.transformers.canonical import (
     ToolCallStart,
     Usage,
 )
+from plano_proxy.transformers.error_types import anthropic_type
 from plano_proxy.transformers.ids import IdFactory
 from plano_proxy.transformers.reasoning_codec import openai_to_signature
 
@@ -36,17 +37,6 @@ STOP_REASONS: dict[FinishReason, str] = {
     "length": "max_tokens",
     "tool_calls": "tool_use",
     "content_filter": "refusal",
-}
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    503: "overloaded_error",
-    504: "timeout_error",
-    529: "overloaded_error",
 }
 
 Payload = dict[str, Any]
@@ -86,8 +76,10 @@ class _QueuedTool:
     ended: bool = False
 
 
-def anthropic_error_type(status: int) -> str:
-    return _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+def anthropic_error_event(error: StreamError) -> Payload:
+    """An Anthropic stream's only error shape, for relayed and translated streams alike: an ``error`` event, after
+    which the stream ends without ``message_stop``, as Anthropic's own do."""
+    return {"type": "error", "error": {"type": anthropic_type(error.status), "message": error.message}}
 
 
 class AnthropicEncoder:
@@ -182,7 +174,7 @@ class AnthropicEncoder:
 
     def _on_error(self, event: StreamError) -> list[Payload]:
         self._ended = True
-        return [{"type": "error", "error": {"type": anthropic_error_type(event.status), "message": event.message}}]
+        return [anthropic_error_event(event)]
 
     def finish(self) -> list[Payload]:
         return [] if self._ended else self._end()

@@ -198,11 +198,13 @@ class Finish:
 
 @dataclass(frozen=True, slots=True)
 class StreamError:
-    """The upstream failed after the answer started; `status` is the HTTP status it would have had."""
+    """The upstream failed after the answer started; `status` is the HTTP status it would have had, `type` and `code`
+    are OpenAI's words for it (built by `error_types.stream_error`, which each client's encoder reads back)."""
 
     status: int
     type: str
     message: str
+    code: str | None = None
 
 
 Event: TypeAlias = (

@@ -26,6 +26,7 @@ from plano_proxy.transformers.canonical import (
     ToolCallStart,
     Usage,
 )
+from plano_proxy.transformers.error_types import MALFORMED_EVENT, provider_stream_error
 from plano_proxy.transformers.sse import SSEMessage
 
 REASONING, TEXT, REFUSAL, FIRST_TOOL = 0, 1, 2, 10
@@ -36,7 +37,6 @@ _FINISH: dict[str, FinishReason] = {
     "function_call": "tool_calls",
     "content_filter": "content_filter",
 }
-_ERROR_STATUS = {"rate_limit_exceeded": 429, "invalid_request_error": 400, "server_error": 500, "overloaded": 503}
 
 
 def usage_from_chat(usage: dict[str, Any]) -> Usage:
@@ -68,18 +68,13 @@ class ChatStreamDecoder:
         try:
             chunk = orjson.loads(message.data)
         except orjson.JSONDecodeError:
-            return self._fail(502, "api_error", "The provider sent a malformed stream event.")
+            return self._fail(MALFORMED_EVENT)
         if not isinstance(chunk, dict):
             return []
         if "error" in chunk or chunk.get("object") == "error":
             nested = chunk.get("error")
-            error: dict[str, Any] = nested if isinstance(nested, dict) else chunk
-            code = str(error.get("code") or error.get("type") or "")
-            return self._fail(
-                _ERROR_STATUS.get(code, 500),
-                str(error.get("type") or "api_error"),
-                str(error.get("message") or "The provider failed."),
-            )
+            error: dict[str, Any] = nested if isinstance(nested, dict) else chunk  # vLLM's flat {"object": "error"}
+            return self._fail(provider_stream_error(error.get("type"), error.get("code"), error.get("message")))
         return self._chunk(chunk)
 
     def finish(self) -> list[Event]:
@@ -91,9 +86,9 @@ class ChatStreamDecoder:
         self._done = True
         return events
 
-    def _fail(self, status: int, type_: str, message: str) -> list[Event]:
+    def _fail(self, error: StreamError) -> list[Event]:
         self._done = True
-        return [StreamError(status, type_, message)]
+        return [error]
 
     def _start(self, chunk: dict[str, Any]) -> list[Event]:
         if self._started:

@@ -46,6 +46,12 @@ class _ToolCall:
     arguments: list[str] = field(default_factory=list)
 
 
+def chat_error_chunk(error: StreamError) -> dict[str, Any]:
+    """A Chat stream's only error shape, for relayed and translated streams alike: OpenAI's ``{"error": {...}}``
+    chunk, which the openai SDK raises as an ``APIError``; no ``[DONE]`` follows it."""
+    return {"error": {"message": error.message, "type": error.type, "param": None, "code": error.code}}
+
+
 class ChatEncoder:
     def __init__(self, model: str, ids: IdFactory, clock: Callable[[], int], include_usage: bool) -> None:
         self._model = model
@@ -101,7 +107,7 @@ class ChatEncoder:
 
     def _on_error(self, event: StreamError) -> list[dict[str, Any]]:
         self._ended = True
-        return [{"error": {"message": event.message, "type": event.type, "param": None, "code": None}}]
+        return [chat_error_chunk(event)]
 
     def finish(self) -> list[dict[str, Any]]:
         if self._ended:

@@ -30,15 +30,10 @@ from plano_proxy.transformers.canonical import (
     Usage,
     flat_tool_name,
 )
+from plano_proxy.transformers.error_types import MALFORMED_EVENT, STREAM_CUT, provider_stream_error
 from plano_proxy.transformers.sse import SSEMessage
 
 SUMMARY_SEPARATOR = "\n\n"
-_ERROR_STATUS = {
-    "rate_limit_exceeded": 429,
-    "context_length_exceeded": 400,
-    "invalid_prompt": 400,
-    "invalid_image": 400,
-}
 
 
 def usage_from_responses(usage: dict[str, Any] | None) -> Usage:
@@ -60,11 +55,6 @@ def finish_reason(response: dict[str, Any], *, saw_call: bool = False) -> Finish
     if saw_call or any(item.get("type") == "function_call" for item in response.get("output") or []):
         return "tool_calls"
     return "stop"
-
-
-def _error_event(code: Any, message: Any) -> StreamError:
-    code = str(code or "server_error")
-    return StreamError(_ERROR_STATUS.get(code, 500), code, str(message or "The provider failed."))
 
 
 @dataclass(slots=True)
@@ -94,7 +84,7 @@ class ResponsesStreamDecoder:
         except orjson.JSONDecodeError:
             if message.data.strip() == "[DONE]":
                 return self.finish()
-            return self._fail(StreamError(502, "server_error", "The provider sent a malformed stream event."))
+            return self._fail(MALFORMED_EVENT)
         return self.feed_payload(payload) if isinstance(payload, dict) else []
 
     def feed_payload(self, payload: dict[str, Any]) -> list[Event]:
@@ -111,10 +101,7 @@ class ResponsesStreamDecoder:
         if state.finished:
             return []
         start: list[Event] = [] if state.started else [ResponseStart("", "")]
-        return [
-            *start,
-            *self._fail(StreamError(502, "server_error", "The provider's stream ended before the response finished.")),
-        ]
+        return [*start, *self._fail(STREAM_CUT)]
 
     # -- helpers ---------------------------------------------------------------------------------------------------
 
@@ -247,12 +234,15 @@ class ResponsesStreamDecoder:
 
     def _on_failed(self, payload: dict[str, Any]) -> list[Event]:
         error = (payload.get("response") or {}).get("error") or {}
-        return self._fail(_error_event(error.get("code"), error.get("message")))
+        return self._fail(provider_stream_error(None, error.get("code"), error.get("message")))
 
     def _on_error(self, payload: dict[str, Any]) -> list[Event]:
         """OpenAI's flat ``error`` event, or the nested ``{"error": {...}}`` form some servers send."""
-        nested = payload["error"] if isinstance(payload.get("error"), dict) else payload
-        return self._fail(_error_event(nested.get("code") or nested.get("type"), nested.get("message")))
+        nested = payload.get("error")
+        if isinstance(nested, dict):
+            return self._fail(provider_stream_error(nested.get("type"), nested.get("code"), nested.get("message")))
+        # The flat event's own type is "error": only its code names the failure.
+        return self._fail(provider_stream_error(None, payload.get("code"), payload.get("message")))
 
 
 def _part_events(index: int, part: dict[str, Any]) -> list[Event]:

@@ -39,6 +39,7 @@ from plano_proxy.transformers.canonical import (
     ToolCallStart,
     Usage,
 )
+from plano_proxy.transformers.error_types import responses_code
 from plano_proxy.transformers.ids import IdFactory
 from plano_proxy.transformers.reasoning_codec import pack_anthropic_block
 
@@ -68,16 +69,6 @@ ECHO_DEFAULTS: dict[str, Any] = {
     "prompt_cache_key": None,
     "prompt_cache_retention": None,
 }
-_ERROR_CODES = frozenset(
-    {
-        "server_error", "rate_limit_exceeded", "invalid_prompt", "vector_store_timeout", "invalid_image",
-        "invalid_image_format", "invalid_base64_image", "invalid_image_url", "image_too_large", "image_too_small",
-        "image_parse_error", "image_content_policy_violation", "invalid_image_mode", "image_file_too_large",
-        "unsupported_image_media_type", "empty_image_file", "failed_to_download_image", "image_file_not_found",
-        "data_residency_mismatch", "bio_policy", "misalignment_policy_violation",
-        "context_length_exceeded",  # not in the SDK list, but OpenAI streams send it and Codex acts on it
-    }
-)  # fmt: skip
 _PREFIXES = {"message": "msg_", "function_call": "fc_", "reasoning": "rs_"}
 
 
@@ -250,7 +241,7 @@ class ResponsesEncoder:
         events = self._release("completed")
         self._ended = True
         self._status = "failed"
-        self._error = {"code": _error_code(error), "message": error.message}
+        self._error = {"code": responses_code(error.status, error.type, error.code), "message": error.message}
         self._keep_partial_items()
         return [*events, {"type": "response.failed", "response": self.response()}]
 
@@ -456,14 +447,6 @@ def _encrypted(opened: _OpenItem, text: str) -> str | None:
     if opened.origin == "redacted":
         return pack_anthropic_block({"type": "redacted_thinking", "data": opened.signature})
     return pack_anthropic_block({"type": "thinking", "thinking": text, "signature": opened.signature})
-
-
-def _error_code(error: StreamError) -> str:
-    if error.type in _ERROR_CODES:
-        return error.type
-    if error.status == 429:
-        return "rate_limit_exceeded"
-    return "server_error"
 
 
 def _canonical(item: Item) -> Item:

@@ -147,13 +147,14 @@ EXPECTED: dict[str, list[Event]] = {
         TextDelta(0, "Partial "),
         StreamError(
             400,
-            "context_length_exceeded",
+            "invalid_request_error",
             "Your input exceeds the context window of this model. Please adjust your input and try again.",
+            "context_length_exceeded",
         ),
     ],
     "failed.sse": [
         ResponseStart("resp_68a1", "gpt-4o-2024-08-06"),
-        StreamError(500, "server_error", "The server had an error."),
+        StreamError(500, "server_error", "The server had an error.", "server_error"),
     ],
 }
 
@@ -268,7 +269,7 @@ def test_nested_error_event_and_done_marker() -> None:
         "type": "error",
         "error": {"type": "rate_limit_exceeded", "code": "rate_limit_exceeded", "message": "slow"},
     }
-    assert decoder.feed_payload(error) == [StreamError(429, "rate_limit_exceeded", "slow")]
+    assert decoder.feed_payload(error) == [StreamError(429, "rate_limit_exceeded", "slow", "rate_limit_exceeded")]
     assert decoder.feed_payload({"type": "response.completed", "response": {}}) == []
 
 
@@ -489,7 +490,7 @@ def test_content_filter_stop() -> None:
 
 def test_stream_error_ends_with_response_failed_only() -> None:
     """An upstream failure mid-answer gives one response.failed with error {code, message} and the partial item."""
-    events = [ResponseStart("x", "m"), TextDelta(0, "Partial"), StreamError(529, "overloaded_error", "Overloaded")]
+    events = [ResponseStart("x", "m"), TextDelta(0, "Partial"), StreamError(529, "server_error", "Overloaded")]
     payloads, encoder = encode(events)
     check_order(payloads)
     assert [p["type"] for p in payloads].count("error") == 0
@@ -498,7 +499,7 @@ def test_stream_error_ends_with_response_failed_only() -> None:
     assert failed["status"] == "failed" and failed["error"] == {"code": "server_error", "message": "Overloaded"}
     assert failed["output"][0]["status"] == "incomplete"
     assert failed["output"][0]["content"][0]["text"] == "Partial"
-    _, limited = encode([ResponseStart("x", "m"), StreamError(429, "rate_limit_error", "Slow down")])
+    _, limited = encode([ResponseStart("x", "m"), StreamError(429, "requests", "Slow down")])
     assert limited.response()["error"]["code"] == "rate_limit_exceeded"
     _, known = encode(decode("response_failed.sse"))
     assert known.response()["error"]["code"] == "context_length_exceeded"
@@ -590,7 +591,7 @@ def test_deltas_add_up_to_done_events_and_final_output(name: str) -> None:
 STREAMS: dict[str, list[Event]] = {
     **{name: decode(name) for name in NAMES},
     "anthropic_thinking": THINKING,
-    "stream_error": [ResponseStart("x", "m"), TextDelta(0, "Partial"), StreamError(500, "api_error", "boom")],
+    "stream_error": [ResponseStart("x", "m"), TextDelta(0, "Partial"), StreamError(500, "server_error", "boom")],
 }
 
 
