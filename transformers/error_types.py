@@ -5,23 +5,23 @@ and an OpenAI ``type`` and ``code``; the Anthropic ``type`` and the Responses ``
 same row. A status never depends on the client's format, so a failure reads the same in every format, whichever
 provider it came from and whether its answer was relayed byte for byte or translated.
 
-======  =====================  ==================  =====================
-status  OpenAI type            OpenAI code         Anthropic type
-======  =====================  ==================  =====================
-400     invalid_request_error  —                   invalid_request_error
-401     invalid_request_error  invalid_api_key     authentication_error
-402     insufficient_quota     insufficient_quota  billing_error
-403     invalid_request_error  —                   permission_error
-404     invalid_request_error  —                   not_found_error
-413     invalid_request_error  —                   request_too_large
-429     rate_limit_exceeded    rate_limit_exceeded rate_limit_error
-500     server_error           —                   api_error
-503     server_error           —                   overloaded_error
-504     server_error           —                   timeout_error
-529     server_error           —                   overloaded_error
-other   invalid_request_error  —                   invalid_request_error   (4xx)
-other   server_error           —                   api_error               (5xx)
-======  =====================  ==================  =====================
+======  =====================  ===================  =====================
+status  OpenAI type            OpenAI code          Anthropic type
+======  =====================  ===================  =====================
+400     invalid_request_error  —                    invalid_request_error
+401     invalid_request_error  invalid_api_key      authentication_error
+402     insufficient_quota     insufficient_quota   billing_error
+403     invalid_request_error  —                    permission_error
+404     invalid_request_error  —                    not_found_error
+413     invalid_request_error  —                    request_too_large
+429     rate_limit_exceeded    rate_limit_exceeded  rate_limit_error
+500     server_error           —                    api_error
+503     server_error           —                    overloaded_error
+504     server_error           —                    timeout_error
+529     server_error           —                    overloaded_error
+4xx     invalid_request_error  —                    invalid_request_error
+5xx     server_error           —                    api_error
+======  =====================  ===================  =====================
 
 Sources: Anthropic's ``ErrorType`` and docs.claude.com/en/api/errors; OpenAI's developers.openai.com/docs/guides/
 error-codes (a 401 is ``invalid_request_error`` with code ``invalid_api_key``; quota is ``insufficient_quota``).
@@ -129,6 +129,7 @@ def anthropic_type(status: int) -> str:
 
 
 def responses_code(status: int, type_: str, code: str | None) -> str:
+    """The code of a Responses ``response.failed``: the error's own when the SDK allows it, else the status's."""
     for word in (code, type_):
         if word is not None and word in RESPONSES_CODES:
             return word
@@ -149,10 +150,10 @@ def provider_stream_error(type_: object, code: object, message: object) -> Strea
     return stream_error(status_of(kind, word), str(message or "The provider failed."), kind, word)
 
 
-# A provider stream that breaks off (the connection drops, or it ends without its terminal event, or sends an event
-# that is not JSON) is the gateway's upstream failing mid-answer: 502, as a provider that cannot be reached before the
-# answer is. OpenAI clients get ``server_error``, OpenAI's own type for its failures mid-stream (``api_error``, which
-# the translated path used to send, is Anthropic's word), with the gateway's code ``upstream_stream_error`` beside
+# A provider stream that breaks off (the connection drops, a Responses stream ends without its terminal event, an
+# event is not JSON) is the gateway's upstream failing mid-answer: 502, as for a provider that cannot be reached
+# before the answer. OpenAI clients get ``server_error``, OpenAI's own type for its failures mid-stream (``api_error``
+# is Anthropic's word and means nothing to them), with the gateway's code ``upstream_stream_error`` beside
 # ``upstream_unreachable`` and ``upstream_timeout`` so a client can tell it from a failure the provider reported;
 # Anthropic clients get ``api_error``, Anthropic's type for a 5xx with no more specific one; Responses clients get
 # ``server_error``, the only fitting ``response.failed`` code. Relayed and translated streams end with this same error.
