@@ -14,7 +14,7 @@ running elsewhere leaves that mark in place when it ends instead of storing its 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import time
 from typing import Any
 
 import structlog
@@ -22,24 +22,18 @@ from aiohttp import web
 
 from plano_proxy.proxy.app_keys import BACKGROUND_TASKS, LIVE, RUNNING, STORE, owner_of
 from plano_proxy.proxy.errors import InvalidRequest, NotFound, UpstreamError
+from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.fallback import with_fallbacks
 from plano_proxy.proxy.live import LiveStream
-from plano_proxy.proxy.metrics import note_first_byte, open_stream
-from plano_proxy.proxy.provider_calls import UpstreamCall
 from plano_proxy.proxy.relay import SSE_HEADERS
+from plano_proxy.proxy.responses_turn import Attempt, ResponsesTurn
 from plano_proxy.proxy.routing import Route
-from plano_proxy.proxy.state import TurnState
 from plano_proxy.proxy.stored_responses import require_store, response_object
-from plano_proxy.proxy.translate import run_whole, stream_into
+from plano_proxy.proxy.translate import Stream, run_whole, stream_in_background
 from plano_proxy.proxy.web_json import json_response
 from plano_proxy.transformers.canonical import StreamError
-from plano_proxy.transformers.responses_encoder import ResponsesEncoder
 
 log = structlog.get_logger("plano_proxy.background")
-
-Produce = Callable[[Route, ResponsesEncoder], Awaitable[bool]]
-"""Runs one attempt on one route into the given encoder; True if it stored the finished response itself (a stream
-commits before its terminal event)."""
 
 _SHUTDOWN = "gateway shutting down"
 
@@ -53,62 +47,24 @@ def check_background(body: dict[str, Any], request: web.Request) -> None:
 
 
 async def answer_in_background(
-    request: web.Request,
-    route: Route,
-    turn: TurnState,
-    new_encoder: Callable[[], ResponsesEncoder],
-    call_for: Callable[[Route], UpstreamCall],
-    *,
-    stream: bool,
-) -> web.StreamResponse:
-    if not stream:
-
-        async def produce_whole(candidate: Route, encoder: ResponsesEncoder) -> bool:
-            await run_whole(request, candidate.provider, call_for(candidate), encoder, encoder.response)
-            return False
-
-        return await start_background(request, route, turn, new_encoder, produce_whole)
-    live = LiveStream()
-
-    async def produce_stream(candidate: Route, encoder: ResponsesEncoder) -> bool:
-        committed = False
-
-        async def commit() -> None:
-            nonlocal committed
-            await turn.commit(candidate, encoder.response(), encoder.output_items(), live.framer.sent)
-            committed = True
-
-        call = call_for(candidate)
-        await stream_into(request, candidate.provider, call, encoder, live.framer, live, before_terminal=commit)
-        return committed
-
-    return await start_background(request, route, turn, new_encoder, produce_stream, live)
-
-
-async def start_background(
-    request: web.Request,
-    route: Route,
-    turn: TurnState,
-    new_encoder: Callable[[], ResponsesEncoder],
-    produce: Produce,
-    live: LiveStream | None = None,
+    request: web.Request, exchange: Exchange, route: Route, turn: ResponsesTurn
 ) -> web.StreamResponse:
     """Store the response as queued and start producing it in a task of its own; answer with the queued object, or,
     for a stream, follow the live events for as long as the client stays (the task goes on without it)."""
-    first = new_encoder()
-    queued = {**first.response(), "status": "queued"}
-    await turn.commit(route, queued, [], None)
-    task = asyncio.get_running_loop().create_task(_produce(request, route, turn, new_encoder, produce, first, live))
-    _register(request.app, queued["id"], task, live)
+    live = LiveStream() if turn.request.stream else None
+    run = BackgroundRun(exchange.for_background(), route, turn, live)
+    queued = {**run.attempt.encoder.response(), "status": "queued"}
+    await turn.state.commit(route, queued, [], None)
+    _register(request.app, queued["id"], asyncio.get_running_loop().create_task(run.produce()), live)
     if live is None:
         return json_response(queued)
     if not await live.wait_opened() and live.failure is not None:
         raise live.failure  # the provider failed before answering: an HTTP error, as for any stream
     response = web.StreamResponse(status=200, headers=SSE_HEADERS)
     await response.prepare(request)
-    with open_stream(request):
+    with exchange.open_stream():
         async for chunk in live.follow():
-            note_first_byte(request)
+            exchange.note_first_byte()
             await response.write(chunk)
     await response.write_eof()
     return response
@@ -129,53 +85,79 @@ def _register(app: web.Application, response_id: str, task: asyncio.Task[None], 
     task.add_done_callback(forget)
 
 
-async def _produce(
-    request: web.Request,
-    route: Route,
-    turn: TurnState,
-    new_encoder: Callable[[], ResponsesEncoder],
-    produce: Produce,
-    encoder: ResponsesEncoder,
-    live: LiveStream | None,
-) -> None:
-    used, stored = route, False
+class BackgroundRun:
+    """Producing one background response: its attempts on the route and its fallbacks, then what is stored when it
+    ends (the answer, the failure, or the cancellation). A streamed one writes into its `LiveStream`, and its attempt
+    commits before the terminal event as a foreground stream does; otherwise the end stores it."""
 
-    async def attempt(candidate: Route) -> bool:
-        nonlocal encoder, used
-        encoder, used = new_encoder(), candidate
-        return await produce(candidate, encoder)
+    def __init__(self, exchange: Exchange, route: Route, turn: ResponsesTurn, live: LiveStream | None) -> None:
+        self._exchange = exchange
+        self._turn = turn
+        self._live = live
+        self._started = time.perf_counter()
+        self.attempt = self._new_attempt(route)
 
-    try:
-        await turn.commit(route, encoder.response(), [], None)  # in_progress
-        stored = await with_fallbacks(request, route, attempt)
-    except UpstreamError as error:
-        encoder.feed(StreamError(error.status, error.type, error.message))
-        if live is not None:
-            live.failure = error
-    except asyncio.CancelledError as cancelled:
-        if _SHUTDOWN in cancelled.args:
-            encoder.feed(StreamError(503, "server_error", "The gateway stopped before this response was finished."))
-        else:
-            encoder.cancel()
-    except Exception:
-        log.exception("background_response_failed", response_id=encoder.response()["id"])
-        encoder.feed(StreamError(500, "server_error", "The gateway failed to produce this response."))
-    finally:
-        if live is not None:
-            live.end()
-    if not stored:
-        await _store_unless_cancelled(request, used, turn, encoder)
+    def _new_attempt(self, route: Route) -> Attempt:
+        attempt = self._turn.attempt(route, self._live.framer if self._live is not None else None)
+        attempt.keep_partial = False  # a background response goes on without its client
+        return attempt
 
+    async def produce(self) -> None:
+        try:
+            await self._turn.state.commit(self.attempt.route, self.attempt.encoder.response(), [], None)  # in_progress
+            await with_fallbacks(self._exchange, self.attempt.route, self._try)
+        except UpstreamError as error:
+            self.attempt.encoder.feed(StreamError(error.status, error.type, error.message, error.code))
+            if self._live is not None:
+                self._live.failure = error
+        except asyncio.CancelledError as cancelled:
+            if _SHUTDOWN in cancelled.args:
+                message = "The gateway stopped before this response was finished."
+                self.attempt.encoder.feed(StreamError(503, "server_error", message))
+            else:
+                self.attempt.encoder.cancel()
+        except Exception:
+            log.exception("background_response_failed", response_id=self.attempt.encoder.response()["id"])
+            self.attempt.encoder.feed(StreamError(500, "server_error", "The gateway failed to produce this response."))
+        finally:
+            if self._live is not None:
+                self._live.end()
+        if not self.attempt.committed:
+            await self._store_unless_cancelled()
+        self._log_end()
 
-async def _store_unless_cancelled(
-    request: web.Request, route: Route, turn: TurnState, encoder: ResponsesEncoder
-) -> None:
-    final = encoder.response()
-    if final["status"] != "cancelled":
-        stored = await request.app[STORE].get_response(final["id"], turn.owner)
-        if stored is not None and stored.status == "cancelled":
-            return  # cancelled through another process while this one was producing it
-    await turn.commit(route, final, encoder.output_items(), None)
+    async def _try(self, route: Route) -> None:
+        self.attempt = self._new_attempt(route)
+        call = self._turn.call_for(route)
+        if self._live is None:
+            await run_whole(self._exchange, route.provider, call, self.attempt.encoder)
+            return
+        stream = Stream(self.attempt.encoder, self._live.framer, self.attempt)
+        await stream_in_background(self._exchange, route.provider, call, stream, self._live)
+
+    async def _store_unless_cancelled(self) -> None:
+        final, state = self.attempt.encoder.response(), self._turn.state
+        if final["status"] != "cancelled" and state.store is not None:
+            stored = await state.store.get_response(final["id"], state.owner)
+            if stored is not None and stored.status == "cancelled":
+                return  # cancelled through another process while this one was producing it
+        await state.commit(self.attempt.route, final, self.attempt.encoder.output_items(), None)
+
+    def _log_end(self) -> None:
+        """The background work's own access line: the request's was written when the queued answer left."""
+        record, final = self._exchange.record, self.attempt.encoder.response()
+        log.info(
+            "background_response",
+            request_id=record.request_id,
+            response_id=final["id"],
+            status=final["status"],
+            model=record.model,
+            provider=record.provider,
+            fallback_from=record.fallback_from,
+            latency_ms=round((time.perf_counter() - self._started) * 1000, 2),
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
+        )
 
 
 async def stop_background(app: web.Application) -> None:

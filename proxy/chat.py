@@ -21,12 +21,14 @@ from aiohttp import web
 
 from plano_proxy.proxy.app_keys import ACCESS, CONFIG, SESSION, STORE, resolve_route
 from plano_proxy.proxy.errors import InvalidRequest
+from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.fallback import with_fallbacks
 from plano_proxy.proxy.provider_calls import upstream_call
 from plano_proxy.proxy.relay import CHAT_STREAM_CUT, relay_json, relay_sse
+from plano_proxy.proxy.responses_turn import Attempt
 from plano_proxy.proxy.routing import Route
 from plano_proxy.proxy.state import begin_turn
-from plano_proxy.proxy.translate import ChatFramer, TeeEncoder, run_stream, run_whole
+from plano_proxy.proxy.translate import ChatFramer, ClientOutlet, Stream, TeeEncoder, run_whole, stream_to_client
 from plano_proxy.proxy.upstream import open_upstream
 from plano_proxy.proxy.usage_tap import read_chat_usage
 from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
@@ -43,12 +45,15 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     route = resolve_route(request, body.get("model"))
     stream = body.get("stream") is True
     request[ACCESS].stream = stream
-    return await with_fallbacks(request, route, lambda candidate: _answer(request, candidate, body, stream))
+    exchange = Exchange.of(request)
+    return await with_fallbacks(exchange, route, lambda candidate: _answer(request, exchange, candidate, body, stream))
 
 
-async def _answer(request: web.Request, route: Route, body: dict[str, Any], stream: bool) -> web.StreamResponse:
+async def _answer(
+    request: web.Request, exchange: Exchange, route: Route, body: dict[str, Any], stream: bool
+) -> web.StreamResponse:
     if route.provider.interface == "anthropic" or _uses_state(request, body):
-        return await _translated(request, route, body)
+        return await _translated(request, exchange, route, body)
     upstream_body = orjson.dumps({**body, "model": route.provider.model})
     async with open_upstream(request.app[SESSION], route.provider, "chat", upstream_body) as upstream:
         if stream:
@@ -69,27 +74,28 @@ def _continued_id(body: dict[str, Any]) -> Any:
     return (body.get("metadata") or {}).get("response_id")
 
 
-async def _translated(request: web.Request, route: Route, body: dict[str, Any]) -> web.StreamResponse:
+async def _translated(
+    request: web.Request, exchange: Exchange, route: Route, body: dict[str, Any]
+) -> web.StreamResponse:
     canonical = chat_request_to_canonical(body)
-    state = {"previous_response_id": _continued_id(body), "store": _stores_chat_turns(request)}
-    turn = await begin_turn(request, state, canonical)
-    full = dataclasses.replace(canonical, items=(*turn.history, *turn.input_items))
-    call = upstream_call(full, route.provider)
-    chat = ChatEncoder(model=route.requested, ids=random_id, clock=unix_time, include_usage=canonical.include_usage)
-    # The turn is stored as a Responses object under the completion's own id, so that id can be continued.
-    record = ResponsesEncoder(
-        canonical, {**echo_fields({"model": route.requested}), **turn.echo()}, with_response_id(chat.id), unix_time
+    state = await begin_turn(
+        request, {"previous_response_id": _continued_id(body), "store": _stores_chat_turns(request)}, canonical
     )
+    call = upstream_call(dataclasses.replace(canonical, items=(*state.history, *state.input_items)), route.provider)
+    chat = ChatEncoder(model=route.requested, ids=random_id, clock=unix_time, include_usage=canonical.include_usage)
+    # The turn is stored as a Responses object under the completion's own id, so that id can be continued; a chat
+    # turn its client left before the end is not stored.
+    record = ResponsesEncoder(
+        canonical, {**echo_fields({"model": route.requested}), **state.echo()}, with_response_id(chat.id), unix_time
+    )
+    attempt = Attempt(state, route, record, keep_partial=False)
     encoder = TeeEncoder(chat, record)
-
-    async def commit() -> None:
-        await turn.commit(route, record.response(), record.output_items(), None)
-
     if canonical.stream:
-        return await run_stream(request, route.provider, call, encoder, ChatFramer(), before_terminal=commit)
-    completion = await run_whole(request, route.provider, call, encoder, chat.completion)
-    await commit()
-    return json_response(completion)
+        stream = Stream(encoder, ChatFramer(), attempt)
+        return await stream_to_client(exchange, ClientOutlet(request), route.provider, call, stream)
+    await run_whole(exchange, route.provider, call, encoder)
+    await attempt.commit()
+    return json_response(chat.completion())
 
 
 def check_chat_body(body: dict[str, Any]) -> None:

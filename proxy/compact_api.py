@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.fallback import with_fallbacks
 from plano_proxy.proxy.provider_calls import upstream_call
 from plano_proxy.proxy.responses_context import read_context
@@ -31,13 +32,14 @@ async def compact_response(request: web.Request) -> web.Response:
     context = await read_context(request, body, COMPACT_PARAMETERS, model_required=True)
     summarise = summary_request(context.request)
     ids = with_response_id(random_id("resp_"))
+    exchange = Exchange.of(request)
 
     async def attempt(candidate: Route) -> dict[str, Any]:
         encoder = ResponsesEncoder(request=summarise, echo={}, ids=ids, clock=unix_time)
-        call = upstream_call(summarise, candidate.provider)
-        return await run_whole(request, candidate.provider, call, encoder, encoder.response)
+        await run_whole(exchange, candidate.provider, upstream_call(summarise, candidate.provider), encoder)
+        return encoder.response()
 
-    answer = await with_fallbacks(request, context.route, attempt)
+    answer = await with_fallbacks(exchange, context.route, attempt)
     return json_response(
         {
             "id": answer["id"],

@@ -7,10 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import structlog
-from aiohttp import web
 
-from plano_proxy.proxy.app_keys import ACCESS
 from plano_proxy.proxy.errors import UpstreamError
+from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.passthrough import with_caller_key
 from plano_proxy.proxy.routing import Route
 
@@ -18,11 +17,12 @@ T = TypeVar("T")
 log = structlog.get_logger("plano_proxy.fallback")
 
 
-async def with_fallbacks(request: web.Request, route: Route, attempt: Callable[[Route], Awaitable[T]]) -> T:
+async def with_fallbacks(exchange: Exchange, route: Route, attempt: Callable[[Route], Awaitable[T]]) -> T:
+    """`attempt` on the route, then on each fallback in turn while the provider fails before answering."""
     *earlier, last = route.candidates()
     for candidate, following in zip(earlier, route.candidates()[1:], strict=True):
         try:
-            return await attempt(with_caller_key(request, candidate, route))
+            return await attempt(with_caller_key(exchange.caller_key, candidate, route))
         except UpstreamError as error:
             log.warning(
                 "fallback",
@@ -31,7 +31,7 @@ async def with_fallbacks(request: web.Request, route: Route, attempt: Callable[[
                 status=error.status,
                 next=following.provider.qualified_name,
             )
-            record = request[ACCESS]
+            record = exchange.record
             record.fallback_from = record.fallback_from or candidate.provider.qualified_name
             record.provider = following.provider.qualified_name
-    return await attempt(with_caller_key(request, last, route))
+    return await attempt(with_caller_key(exchange.caller_key, last, route))

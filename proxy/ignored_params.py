@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 
 import structlog
-from aiohttp import web
 
-from plano_proxy.proxy.app_keys import ACCESS, IGNORED_SEEN
-from plano_proxy.proxy.metrics import METRICS
+from plano_proxy.proxy.app_keys import AccessRecord
+from plano_proxy.proxy.metrics import Metrics
 
 IGNORED_HEADER = "x-plano-ignored-params"
 MAX_LABELS = 200
@@ -21,18 +20,16 @@ _PLAIN = re.compile(r"[A-Za-z0-9_.:\-\[\]]{1,64}")
 log = structlog.get_logger("plano_proxy.translation")
 
 
-def note_ignored(request: web.Request, names: tuple[str, ...]) -> None:
-    """Record `names` for the response header, count them and log the ones this process has not logged before."""
-    if not names:
-        return
-    plain = tuple(name if _PLAIN.fullmatch(name) else "other" for name in names)
-    record = request[ACCESS]
-    record.ignored_params = plain
-    seen: set[str] = request.app[IGNORED_SEEN]
-    counter = request.app[METRICS].ignored_params
-    for name in plain:
-        new = name not in seen and len(seen) < MAX_LABELS
-        if new:
+def plain_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The names fit for a header and a label: a name of other characters or length becomes ``other``."""
+    return tuple(name if _PLAIN.fullmatch(name) else "other" for name in names)
+
+
+def count_ignored(metrics: Metrics, seen: set[str], endpoint: str, record: AccessRecord) -> None:
+    """Count the record's ignored names and log the ones this process has not logged before."""
+    for name in record.ignored_params:
+        if name not in seen and len(seen) < MAX_LABELS:
             seen.add(name)
-            log.info("param_ignored", param=name, endpoint=request.path, provider=record.provider)
-        counter.labels(request.path, record.provider or "", name if name in seen else "other").inc()
+            log.info("param_ignored", param=name, endpoint=endpoint, provider=record.provider)
+        label = name if name in seen else "other"
+        metrics.ignored_params.labels(endpoint, record.provider or "", label).inc()

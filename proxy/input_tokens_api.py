@@ -18,6 +18,7 @@ from plano_proxy.proxy.app_keys import SESSION
 from plano_proxy.proxy.config import ProviderConfig
 from plano_proxy.proxy.context_window import as_sent_to
 from plano_proxy.proxy.errors import UpstreamError
+from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.fallback import with_fallbacks
 from plano_proxy.proxy.messages import TOKEN_COUNT_HEADER
 from plano_proxy.proxy.provider_calls import UpstreamCall, upstream_call
@@ -54,7 +55,7 @@ async def count_input_tokens(request: web.Request) -> web.Response:
             return _answer(exact, "exact")
         return _answer(estimate_request_tokens(sent), "estimate")
 
-    return await with_fallbacks(request, context.route, count)
+    return await with_fallbacks(Exchange.of(request), context.route, count)
 
 
 async def _provider_count(request: web.Request, provider: ProviderConfig, call: UpstreamCall) -> int | None:

@@ -27,9 +27,9 @@ class LiveStream:
         self._opened = asyncio.get_running_loop().create_future()
         self._changed = asyncio.Event()
 
-    # -- the producer's side (an Outlet for translate.stream_into) ---------------------------------------------------
+    # -- the producer's side (an Outlet for translate.stream_in_background) ------------------------------------------
 
-    def opened(self) -> None:
+    async def open(self) -> None:
         if not self._opened.done():
             self._opened.set_result(True)
 

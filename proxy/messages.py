@@ -13,13 +13,15 @@ import orjson
 from aiohttp import web
 
 from plano_proxy.proxy.app_keys import ACCESS, SESSION, resolve_route
+from plano_proxy.proxy.auth import presented_key
 from plano_proxy.proxy.errors import InvalidRequest
+from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.fallback import with_fallbacks
 from plano_proxy.proxy.passthrough import with_caller_key
 from plano_proxy.proxy.provider_calls import upstream_call
 from plano_proxy.proxy.relay import ANTHROPIC_STREAM_CUT, relay_json, relay_sse
 from plano_proxy.proxy.routing import Route
-from plano_proxy.proxy.translate import AnthropicFramer, run_stream, run_whole
+from plano_proxy.proxy.translate import AnthropicFramer, ClientOutlet, Stream, run_whole, stream_to_client
 from plano_proxy.proxy.upstream import ANTHROPIC_FORWARDED, open_upstream
 from plano_proxy.proxy.usage_tap import anthropic_usage
 from plano_proxy.proxy.web_json import json_response, read_json_object
@@ -38,10 +40,13 @@ async def messages(request: web.Request) -> web.StreamResponse:
     route = resolve_route(request, body.get("model"))
     stream = body.get("stream") is True
     request[ACCESS].stream = stream
-    return await with_fallbacks(request, route, lambda candidate: _answer(request, candidate, body, stream))
+    exchange = Exchange.of(request)
+    return await with_fallbacks(exchange, route, lambda candidate: _answer(request, exchange, candidate, body, stream))
 
 
-async def _answer(request: web.Request, route: Route, body: dict[str, Any], stream: bool) -> web.StreamResponse:
+async def _answer(
+    request: web.Request, exchange: Exchange, route: Route, body: dict[str, Any], stream: bool
+) -> web.StreamResponse:
     if route.provider.interface == "anthropic":
         upstream_body = orjson.dumps({**body, "model": route.provider.model})
         async with open_upstream(
@@ -54,14 +59,16 @@ async def _answer(request: web.Request, route: Route, body: dict[str, Any], stre
     call = upstream_call(canonical, route.provider)
     encoder = AnthropicEncoder(model=route.requested, ids=random_id)
     if canonical.stream:
-        return await run_stream(request, route.provider, call, encoder, AnthropicFramer())
-    return json_response(await run_whole(request, route.provider, call, encoder, encoder.message))
+        stream_stages = Stream(encoder, AnthropicFramer())
+        return await stream_to_client(exchange, ClientOutlet(request), route.provider, call, stream_stages)
+    await run_whole(exchange, route.provider, call, encoder)
+    return json_response(encoder.message())
 
 
 async def count_tokens(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     _check_messages_body(body, need_max_tokens=False)
-    route = with_caller_key(request, resolve_route(request, body.get("model")))
+    route = with_caller_key(presented_key(request), resolve_route(request, body.get("model")))
     if route.provider.interface == "anthropic":
         body["model"] = route.provider.model
         async with open_upstream(

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from aiohttp import web
-
-from plano_proxy.proxy.auth import presented_key
 from plano_proxy.proxy.errors import Unauthorized
 from plano_proxy.proxy.routing import Route
 
 
-def with_caller_key(request: web.Request, route: Route, addressed: Route | None = None) -> Route:
+def with_caller_key(caller_key: str | None, route: Route, addressed: Route | None = None) -> Route:
     """The route as it is, or, for a passthrough provider, with the caller's key in place of the configured one.
 
     The key then goes wherever the configured one would: the provider's own auth header, and the redaction of
@@ -23,7 +20,7 @@ def with_caller_key(request: web.Request, route: Route, addressed: Route | None 
         return route
     if addressed is not None and addressed.provider.provider != provider.provider:
         return route  # its configured key, or none: the provider's own 401 then moves on to the next fallback
-    key = presented_key(request) or provider.access_key
+    key = caller_key or provider.access_key
     if not key:
         raise Unauthorized(
             f"The provider {provider.qualified_name!r} is called with your own API key: send it as "

@@ -14,16 +14,16 @@ from aiohttp import web
 
 from plano_proxy.proxy.app_keys import ACCESS, resolve_route
 from plano_proxy.proxy.background import answer_in_background, check_background
-from plano_proxy.proxy.context_window import as_sent_to
 from plano_proxy.proxy.errors import InvalidRequest, ModelNotFound
+from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.fallback import with_fallbacks
-from plano_proxy.proxy.provider_calls import UpstreamCall, upstream_call
+from plano_proxy.proxy.responses_turn import ResponsesTurn
 from plano_proxy.proxy.routing import Route
 from plano_proxy.proxy.state import begin_turn
-from plano_proxy.proxy.translate import ResponsesFramer, run_stream, run_whole
-from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
+from plano_proxy.proxy.translate import ClientOutlet, ResponsesFramer, Stream, run_whole, stream_to_client
+from plano_proxy.proxy.web_json import json_response, read_json_object
 from plano_proxy.transformers.ids import random_id, with_response_id
-from plano_proxy.transformers.responses_encoder import ResponsesEncoder, echo_fields
+from plano_proxy.transformers.responses_encoder import echo_fields
 from plano_proxy.transformers.responses_request import responses_request_to_canonical
 
 
@@ -35,41 +35,32 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     background = body.get("background") is True
     if background:
         check_background(body, request)
-    turn = await begin_turn(request, body, canonical)
-    full = dataclasses.replace(canonical, items=(*turn.history, *turn.input_items))
-    echo = {**echo_fields(body), **turn.echo()}
-    ids = with_response_id(random_id("resp_"))
-
-    def new_encoder() -> ResponsesEncoder:
-        return ResponsesEncoder(request=canonical, echo=echo, ids=ids, clock=unix_time)
-
-    def call_for(candidate: Route) -> UpstreamCall:
-        return upstream_call(as_sent_to(full, candidate.provider, body.get("truncation")), candidate.provider)
-
+    state = await begin_turn(request, body, canonical)
+    turn = ResponsesTurn(
+        state=state,
+        request=canonical,
+        full=dataclasses.replace(canonical, items=(*state.history, *state.input_items)),
+        echo={**echo_fields(body), **state.echo()},
+        ids=with_response_id(random_id("resp_")),
+        truncation=body.get("truncation"),
+    )
+    exchange = Exchange.of(request)
     if background:
-        return await answer_in_background(request, route, turn, new_encoder, call_for, stream=canonical.stream)
+        return await answer_in_background(request, exchange, route, turn)
 
     async def answer(candidate: Route) -> web.StreamResponse:
-        encoder = new_encoder()
-        call = call_for(candidate)
+        call = turn.call_for(candidate)
         if canonical.stream:
             framer = ResponsesFramer()
+            attempt = turn.attempt(candidate, framer)
+            stream = Stream(attempt.encoder, framer, attempt)
+            return await stream_to_client(exchange, ClientOutlet(request), candidate.provider, call, stream)
+        attempt = turn.attempt(candidate)
+        await run_whole(exchange, candidate.provider, call, attempt.encoder)
+        await attempt.commit()
+        return json_response(attempt.encoder.response())
 
-            async def commit() -> None:
-                await turn.commit(candidate, encoder.response(), encoder.output_items(), framer.sent)
-
-            async def keep_partial() -> None:
-                encoder.interrupt("client_disconnected")
-                await commit()
-
-            return await run_stream(
-                request, candidate.provider, call, encoder, framer, before_terminal=commit, on_abort=keep_partial
-            )
-        final = await run_whole(request, candidate.provider, call, encoder, encoder.response)
-        await turn.commit(candidate, final, encoder.output_items(), None)
-        return json_response(final)
-
-    return await with_fallbacks(request, route, answer)
+    return await with_fallbacks(exchange, route, answer)
 
 
 def _route(request: web.Request, body: dict[str, Any]) -> Route:

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
 import orjson
 from aiohttp import web
 
-from plano_proxy.proxy.app_keys import BACKGROUND_TASKS, SESSION
 from plano_proxy.proxy.config import ProviderConfig
-from plano_proxy.proxy.ignored_params import note_ignored
-from plano_proxy.proxy.metrics import note_first_byte, note_upstream_error, note_usage, open_stream
+from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.provider_calls import UpstreamCall
 from plano_proxy.proxy.relay import SSE_HEADERS
 from plano_proxy.proxy.upstream import open_upstream
@@ -52,16 +51,42 @@ class TeeEncoder:
         return self._primary.finish()
 
 
-class Sink(Protocol):
-    """Where framed bytes go: the client's response, or an `Outlet`."""
+class Outlet(Protocol):
+    """Where a stream's framed bytes go: the client's response (`ClientOutlet`), or a background response's live
+    stream. `open` is called once the provider has answered, before anything is written."""
+
+    async def open(self) -> None: ...
 
     async def write(self, data: bytes) -> None: ...
 
     async def write_eof(self, data: bytes = b"") -> None: ...
 
 
-class Outlet(Sink, Protocol):
-    def opened(self) -> None: ...
+class ClientOutlet:
+    """The client's own event stream: prepared only once the provider has answered, so a provider that fails
+    before its first byte is still an HTTP error in the client's format."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+        self.response = web.StreamResponse(status=200, headers=SSE_HEADERS)
+
+    async def open(self) -> None:
+        await self.response.prepare(self._request)
+
+    async def write(self, data: bytes) -> None:
+        await self.response.write(data)
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        await self.response.write_eof(data)
+
+
+class Keeper(Protocol):
+    """How an answer is kept: `commit` runs before the terminal event is sent (acknowledged means durable), `abort`
+    when the client goes away mid-stream."""
+
+    async def commit(self) -> None: ...
+
+    async def abort(self) -> None: ...
 
 
 class Framer(Protocol):
@@ -132,71 +157,70 @@ class ResponsesFramer:
         return payload.get("type") in RESPONSES_TERMINAL
 
 
-BeforeTerminal = Callable[[], Awaitable[None]]
-OnAbort = Callable[[], Coroutine[Any, Any, None]]
-
-
 async def run_whole(
-    request: web.Request,
+    exchange: Exchange,
     provider: ProviderConfig,
     call: UpstreamCall,
     encoder: ClientEncoder,
-    final_body: Callable[[], Payload],
     forwarded: Mapping[str, str] | None = None,
-) -> Payload:
-    """Send a non-streaming call and build the client's final body from the provider's whole answer."""
-    note_ignored(request, call.ignored)
-    async with open_upstream(request.app[SESSION], provider, call.operation, orjson.dumps(call.body), forwarded) as up:
+) -> None:
+    """Send a non-streaming call and feed the provider's whole answer to `encoder`, which then holds the answer."""
+    exchange.note_ignored(call.ignored)
+    async with open_upstream(exchange.session, provider, call.operation, orjson.dumps(call.body), forwarded) as up:
         answer = orjson.loads(await up.read())
     for event in call.decode_whole(answer):
         if isinstance(event, Usage):
-            note_usage(request, event)
+            exchange.note_usage(event)
         encoder.feed(event)
     encoder.finish()
-    return final_body()
 
 
-async def run_stream(
-    request: web.Request,
+async def stream_to_client(
+    exchange: Exchange,
+    outlet: ClientOutlet,
     provider: ProviderConfig,
     call: UpstreamCall,
-    encoder: ClientEncoder,
-    framer: Framer,
+    stream: Stream,
     forwarded: Mapping[str, str] | None = None,
-    before_terminal: BeforeTerminal | None = None,
-    on_abort: OnAbort | None = None,
 ) -> web.StreamResponse:
-    """Relay a streaming call; `before_terminal` runs (e.g. a durable store) before the terminal event is sent.
-
-    When the client goes away mid-stream the handler is cancelled: leaving this block closes the upstream request
-    at once, and `on_abort` (e.g. storing the partial answer) runs shielded from that cancellation.
-    """
-    note_ignored(request, call.ignored)
-    body = orjson.dumps(call.body)
-    async with open_upstream(request.app[SESSION], provider, call.operation, body, forwarded) as upstream:
-        response = web.StreamResponse(status=200, headers=SSE_HEADERS)
-        await response.prepare(request)
-        with open_stream(request), _aborting(request, on_abort):
-            await _pump(upstream, call, _Relay(request, response, encoder, framer, before_terminal))
-    return response
+    """Relay a streaming call to the client. When the client goes away mid-stream the handler is cancelled: leaving
+    the upstream block closes the provider's request at once, and the keeper's `abort` (storing the partial answer)
+    runs in a task of its own, which that cancellation cannot reach."""
+    await _relay_upstream(exchange, provider, call, stream, outlet, forwarded, abortable=True)
+    return outlet.response
 
 
-async def stream_into(
-    request: web.Request,
+async def stream_in_background(
+    exchange: Exchange, provider: ProviderConfig, call: UpstreamCall, stream: Stream, outlet: Outlet
+) -> None:
+    """The same relay into an outlet that is not the client's (a background response outlives its client)."""
+    await _relay_upstream(exchange, provider, call, stream, outlet, None, abortable=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """One streamed answer's stages after the provider decoder: the client encoder, the framer and the keeper."""
+
+    encoder: ClientEncoder
+    framer: Framer
+    keeper: Keeper | None = None
+
+
+async def _relay_upstream(
+    exchange: Exchange,
     provider: ProviderConfig,
     call: UpstreamCall,
-    encoder: ClientEncoder,
-    framer: Framer,
+    stream: Stream,
     outlet: Outlet,
-    before_terminal: BeforeTerminal | None = None,
+    forwarded: Mapping[str, str] | None,
+    *,
+    abortable: bool,
 ) -> None:
-    """The same relay into an `outlet` of the caller's instead of the client's response (a background response
-    that outlives its client); `outlet.opened()` is called once the provider has answered, before anything is sent."""
-    note_ignored(request, call.ignored)
-    body = orjson.dumps(call.body)
-    async with open_upstream(request.app[SESSION], provider, call.operation, body) as upstream:
-        outlet.opened()
-        await _pump(upstream, call, _Relay(request, outlet, encoder, framer, before_terminal))
+    exchange.note_ignored(call.ignored)
+    async with open_upstream(exchange.session, provider, call.operation, orjson.dumps(call.body), forwarded) as up:
+        await outlet.open()
+        with exchange.open_stream(), _aborting(exchange, stream.keeper if abortable else None):
+            await _pump(up, call, _Relay(exchange, outlet, stream))
 
 
 async def _pump(upstream: aiohttp.ClientResponse, call: UpstreamCall, relay: _Relay) -> None:
@@ -215,36 +239,25 @@ async def _pump(upstream: aiohttp.ClientResponse, call: UpstreamCall, relay: _Re
 
 
 @contextlib.contextmanager
-def _aborting(request: web.Request, on_abort: OnAbort | None) -> Iterator[None]:
+def _aborting(exchange: Exchange, keeper: Keeper | None) -> Iterator[None]:
     try:
         yield
     except (asyncio.CancelledError, ConnectionResetError):
-        if on_abort is not None:
-            # A task of its own, so the partial answer is kept although this handler is being cancelled.
-            tasks = request.app[BACKGROUND_TASKS]
-            task: asyncio.Task[None] = asyncio.get_running_loop().create_task(on_abort())
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+        if keeper is not None:
+            exchange.keep_running(keeper.abort())
         raise
 
 
 class _Relay:
     """Feeds canonical events to the client encoder and writes the framed result, holding the terminal event back
-    until `before_terminal` has run."""
+    until the keeper has committed the answer."""
 
-    def __init__(
-        self,
-        request: web.Request,
-        response: Sink,
-        encoder: ClientEncoder,
-        framer: Framer,
-        before: BeforeTerminal | None,
-    ) -> None:
-        self._request = request
-        self._response = response
-        self._encoder = encoder
-        self._framer = framer
-        self._before = before
+    def __init__(self, exchange: Exchange, outlet: Outlet, stream: Stream) -> None:
+        self._exchange = exchange
+        self._outlet = outlet
+        self._encoder = stream.encoder
+        self._framer = stream.framer
+        self._keeper = stream.keeper
         self.stopped = False
 
     async def send(self, events: list[Event]) -> None:
@@ -252,9 +265,9 @@ class _Relay:
             return
         for event in events:
             if isinstance(event, Usage):
-                note_usage(self._request, event)
+                self._exchange.note_usage(event)
             elif isinstance(event, StreamError):
-                note_upstream_error(self._request, event.status)
+                self._exchange.note_upstream_error(event.status)
         payloads = [p for event in events for p in self._encoder.feed(event)]
         self.stopped = any(isinstance(event, StreamError) for event in events)
         await self._write(payloads)
@@ -262,21 +275,21 @@ class _Relay:
     async def close(self) -> None:
         if not self.stopped:
             await self._write(self._encoder.finish())
-        await self._response.write(self._framer.end())
-        await self._response.write_eof()
+        await self._outlet.write(self._framer.end())
+        await self._outlet.write_eof()
 
     async def _write(self, payloads: list[Payload]) -> None:
         if not payloads:
             return
-        note_first_byte(self._request)
+        self._exchange.note_first_byte()
         terminal = next((i for i, p in enumerate(payloads) if self._framer.is_terminal(p)), None)
-        if terminal is None or self._before is None:
-            await self._response.write(self._framer.frame(payloads))
+        if terminal is None or self._keeper is None:
+            await self._outlet.write(self._framer.frame(payloads))
             return
         # Frame (and so record) the terminal event first, so the stored turn holds the whole stream; send it only
         # once the turn is committed.
         head, tail = self._framer.frame(payloads[:terminal]), self._framer.frame(payloads[terminal:])
-        await self._response.write(head)
-        await self._before()
-        self._before = None
-        await self._response.write(tail)
+        await self._outlet.write(head)
+        await self._keeper.commit()
+        self._keeper = None
+        await self._outlet.write(tail)
