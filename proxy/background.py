@@ -25,7 +25,7 @@ from plano_proxy.proxy.errors import InvalidRequest, NotFound, UpstreamError
 from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.fallback import with_fallbacks
 from plano_proxy.proxy.live import LiveStream
-from plano_proxy.proxy.relay import SSE_HEADERS
+from plano_proxy.proxy.outlets import SSE_HEADERS
 from plano_proxy.proxy.responses_turn import Attempt, ResponsesTurn
 from plano_proxy.proxy.routing import Route
 from plano_proxy.proxy.stored_responses import require_store, response_object

@@ -19,16 +19,17 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from plano_proxy.proxy.app_keys import ACCESS, CONFIG, SESSION, STORE, resolve_route
+from plano_proxy.proxy.app_keys import ACCESS, CONFIG, STORE, resolve_route
 from plano_proxy.proxy.errors import InvalidRequest
 from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.fallback import with_fallbacks
+from plano_proxy.proxy.outlets import ClientOutlet
 from plano_proxy.proxy.provider_calls import upstream_call
 from plano_proxy.proxy.relay import CHAT_STREAM_CUT, relay_json, relay_sse
 from plano_proxy.proxy.responses_turn import Attempt
 from plano_proxy.proxy.routing import Route
 from plano_proxy.proxy.state import begin_turn
-from plano_proxy.proxy.translate import ChatFramer, ClientOutlet, Stream, TeeEncoder, run_whole, stream_to_client
+from plano_proxy.proxy.translate import ChatFramer, Stream, TeeEncoder, run_whole, stream_to_client
 from plano_proxy.proxy.upstream import open_upstream
 from plano_proxy.proxy.usage_tap import read_chat_usage
 from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
@@ -55,10 +56,10 @@ async def _answer(
     if route.provider.interface == "anthropic" or _uses_state(request, body):
         return await _translated(request, exchange, route, body)
     upstream_body = orjson.dumps({**body, "model": route.provider.model})
-    async with open_upstream(request.app[SESSION], route.provider, "chat", upstream_body) as upstream:
+    async with open_upstream(exchange.session, route.provider, "chat", upstream_body) as upstream:
         if stream:
-            return await relay_sse(request, upstream, CHAT_STREAM_CUT, read_chat_usage)
-        return await relay_json(request, upstream, read_chat_usage)
+            return await relay_sse(exchange, ClientOutlet(request), upstream, CHAT_STREAM_CUT, read_chat_usage)
+        return await relay_json(exchange, upstream, read_chat_usage)
 
 
 def _stores_chat_turns(request: web.Request) -> bool:

@@ -12,16 +12,16 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from plano_proxy.proxy.app_keys import ACCESS, SESSION, resolve_route
-from plano_proxy.proxy.auth import presented_key
+from plano_proxy.proxy.app_keys import ACCESS, resolve_route
 from plano_proxy.proxy.errors import InvalidRequest
 from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.fallback import with_fallbacks
+from plano_proxy.proxy.outlets import ClientOutlet
 from plano_proxy.proxy.passthrough import with_caller_key
 from plano_proxy.proxy.provider_calls import upstream_call
 from plano_proxy.proxy.relay import ANTHROPIC_STREAM_CUT, relay_json, relay_sse
 from plano_proxy.proxy.routing import Route
-from plano_proxy.proxy.translate import AnthropicFramer, ClientOutlet, Stream, run_whole, stream_to_client
+from plano_proxy.proxy.translate import AnthropicFramer, Stream, run_whole, stream_to_client
 from plano_proxy.proxy.upstream import ANTHROPIC_FORWARDED, open_upstream
 from plano_proxy.proxy.usage_tap import anthropic_usage
 from plano_proxy.proxy.web_json import json_response, read_json_object
@@ -50,11 +50,13 @@ async def _answer(
     if route.provider.interface == "anthropic":
         upstream_body = orjson.dumps({**body, "model": route.provider.model})
         async with open_upstream(
-            request.app[SESSION], route.provider, "messages", upstream_body, _forwarded(request)
+            exchange.session, route.provider, "messages", upstream_body, _forwarded(request)
         ) as upstream:
             if stream:
-                return await relay_sse(request, upstream, ANTHROPIC_STREAM_CUT, anthropic_usage())
-            return await relay_json(request, upstream, anthropic_usage())
+                return await relay_sse(
+                    exchange, ClientOutlet(request), upstream, ANTHROPIC_STREAM_CUT, anthropic_usage()
+                )
+            return await relay_json(exchange, upstream, anthropic_usage())
     canonical = anthropic_request_to_canonical(body)
     call = upstream_call(canonical, route.provider)
     encoder = AnthropicEncoder(model=route.requested, ids=random_id)
@@ -68,13 +70,14 @@ async def _answer(
 async def count_tokens(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     _check_messages_body(body, need_max_tokens=False)
-    route = with_caller_key(presented_key(request), resolve_route(request, body.get("model")))
+    exchange = Exchange.of(request)
+    route = with_caller_key(exchange.caller_key, resolve_route(request, body.get("model")))
     if route.provider.interface == "anthropic":
         body["model"] = route.provider.model
         async with open_upstream(
-            request.app[SESSION], route.provider, "count_tokens", orjson.dumps(body), _forwarded(request)
+            exchange.session, route.provider, "count_tokens", orjson.dumps(body), _forwarded(request)
         ) as upstream:
-            response = await relay_json(request, upstream)
+            response = await relay_json(exchange, upstream)
         response.headers[TOKEN_COUNT_HEADER] = "exact"
         return response
     return json_response({"input_tokens": estimate_tokens(body)}, headers={TOKEN_COUNT_HEADER: "estimate"})

@@ -8,8 +8,6 @@ With several worker processes (``serve --workers N``) the CLI gives prometheus-c
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -17,7 +15,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from plano_proxy.proxy.app_keys import ACCESS, WRITER
-from plano_proxy.transformers.canonical import Usage
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -113,27 +110,6 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def note_first_byte(request: web.Request) -> None:
-    """Record time to first token the first time a streamed answer writes."""
-    record = request[ACCESS]
-    if record.first_byte is not None:
-        return
-    record.first_byte = time.perf_counter()
-    request.app[METRICS].time_to_first_token.labels(request.path, record.provider or "").observe(
-        record.first_byte - record.started
-    )
-
-
-@contextmanager
-def open_stream(request: web.Request) -> Iterator[None]:
-    gauge = request.app[METRICS].open_streams
-    gauge.inc()
-    try:
-        yield
-    finally:
-        gauge.dec()
-
-
 def observe_request(request: web.Request, status: int) -> None:
     metrics = request.app[METRICS]
     record = request[ACCESS]
@@ -147,17 +123,3 @@ def _route_template(request: web.Request) -> str:
     route = request.match_info.route
     resource = route.resource
     return resource.canonical if resource is not None else "unmatched"
-
-
-def note_usage(request: web.Request, usage: Usage) -> None:
-    """Record the provider's token counts for the access line and the token counters."""
-    record = request[ACCESS]
-    record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
-    tokens = request.app[METRICS].tokens
-    tokens.labels("in", record.model or "", record.provider or "").inc(usage.input_tokens)
-    tokens.labels("out", record.model or "", record.provider or "").inc(usage.output_tokens)
-
-
-def note_upstream_error(request: web.Request, status: int) -> None:
-    record = request[ACCESS]
-    request.app[METRICS].upstream_errors.labels(record.provider or "", str(status)).inc()

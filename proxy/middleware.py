@@ -23,8 +23,9 @@ from plano_proxy.proxy.errors import (
     anthropic_body,
     openai_body,
 )
+from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.ignored_params import IGNORED_HEADER
-from plano_proxy.proxy.metrics import note_upstream_error, observe_request
+from plano_proxy.proxy.metrics import observe_request
 from plano_proxy.proxy.web_json import json_response
 from plano_proxy.transformers.errors import RequestError
 
@@ -87,7 +88,7 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except GatewayError as error:
         if isinstance(error, UpstreamError):
-            note_upstream_error(request, error.status)
+            Exchange.of(request).note_upstream_error(error.status)
         return render_error(request, error)
     except RequestError as error:
         return render_error(request, InvalidRequest(error.message, param=error.param))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from plano_proxy.proxy.metrics import note_first_byte, note_usage, open_stream
+from plano_proxy.proxy.exchange import Exchange
+from plano_proxy.proxy.outlets import ClientOutlet
 from plano_proxy.proxy.upstream import rate_limit_headers
 from plano_proxy.proxy.usage_tap import StreamUsageTap, UsageReader, usage_of_body
 from plano_proxy.transformers.anthropic_encoder import anthropic_error_event
@@ -13,47 +14,46 @@ from plano_proxy.transformers.chat_encoder import chat_error_chunk
 from plano_proxy.transformers.error_types import STREAM_CUT
 from plano_proxy.transformers.sse import frame_data, frame_named
 
-SSE_HEADERS = {
-    "Content-Type": "text/event-stream; charset=utf-8",
-    "Cache-Control": "no-cache",
-    "X-Accel-Buffering": "no",
-}
 # Headers of an upstream answer that describe the provider's request and are worth passing on (with its rate-limit
 # state).
 _PASSED_ON = ("request-id", "openai-processing-ms")
 
 
 async def relay_json(
-    request: web.Request, upstream: aiohttp.ClientResponse, read_usage: UsageReader | None = None
+    exchange: Exchange, upstream: aiohttp.ClientResponse, read_usage: UsageReader | None = None
 ) -> web.Response:
     body = await upstream.read()
     if read_usage is not None and (usage := usage_of_body(body, read_usage)) is not None:
-        note_usage(request, usage)
+        exchange.note_usage(usage)
     return web.Response(
         body=body, status=upstream.status, content_type="application/json", headers=_passed_on(upstream)
     )
 
 
 async def relay_sse(
-    request: web.Request, upstream: aiohttp.ClientResponse, cut_error: bytes, read_usage: UsageReader
+    exchange: Exchange,
+    outlet: ClientOutlet,
+    upstream: aiohttp.ClientResponse,
+    cut_error: bytes,
+    read_usage: UsageReader,
 ) -> web.StreamResponse:
     """Stream the upstream's SSE bytes through; a cut upstream ends the stream with `cut_error`."""
-    response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **_passed_on(upstream)})
-    await response.prepare(request)
+    outlet.add_headers(_passed_on(upstream))
+    await outlet.open()
     tap = StreamUsageTap(read_usage)
-    with open_stream(request):
+    with exchange.open_stream():
         try:
             async for chunk in upstream.content.iter_any():
-                note_first_byte(request)
+                exchange.note_first_byte()
                 tap.feed(chunk)
-                await response.write(chunk)
+                await outlet.write(chunk)
         except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
-            await response.write(cut_error)
+            await outlet.write(cut_error)
         finally:
             if tap.usage is not None:
-                note_usage(request, tap.usage)
-        await response.write_eof()
-    return response
+                exchange.note_usage(tap.usage)
+        await outlet.write_eof()
+    return outlet.response
 
 
 # The same error, in the same shape, as a translated stream that is cut ends with (see `error_types.STREAM_CUT`).

@@ -17,10 +17,11 @@ from plano_proxy.proxy.background import answer_in_background, check_background
 from plano_proxy.proxy.errors import InvalidRequest, ModelNotFound
 from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.fallback import with_fallbacks
+from plano_proxy.proxy.outlets import ClientOutlet
 from plano_proxy.proxy.responses_turn import ResponsesTurn
 from plano_proxy.proxy.routing import Route
 from plano_proxy.proxy.state import begin_turn
-from plano_proxy.proxy.translate import ClientOutlet, ResponsesFramer, Stream, run_whole, stream_to_client
+from plano_proxy.proxy.translate import ResponsesFramer, Stream, run_whole, stream_to_client
 from plano_proxy.proxy.web_json import json_response, read_json_object
 from plano_proxy.transformers.ids import random_id, with_response_id
 from plano_proxy.transformers.responses_encoder import echo_fields

@@ -18,8 +18,8 @@ from aiohttp import web
 
 from plano_proxy.proxy.config import ProviderConfig
 from plano_proxy.proxy.exchange import Exchange
+from plano_proxy.proxy.outlets import ClientOutlet, Outlet
 from plano_proxy.proxy.provider_calls import UpstreamCall
-from plano_proxy.proxy.relay import SSE_HEADERS
 from plano_proxy.proxy.upstream import open_upstream
 from plano_proxy.transformers.canonical import Event, StreamError, Usage
 from plano_proxy.transformers.error_types import STREAM_CUT
@@ -49,35 +49,6 @@ class TeeEncoder:
     def finish(self) -> list[Payload]:
         self._recorder.finish()
         return self._primary.finish()
-
-
-class Outlet(Protocol):
-    """Where a stream's framed bytes go: the client's response (`ClientOutlet`), or a background response's live
-    stream. `open` is called once the provider has answered, before anything is written."""
-
-    async def open(self) -> None: ...
-
-    async def write(self, data: bytes) -> None: ...
-
-    async def write_eof(self, data: bytes = b"") -> None: ...
-
-
-class ClientOutlet:
-    """The client's own event stream: prepared only once the provider has answered, so a provider that fails
-    before its first byte is still an HTTP error in the client's format."""
-
-    def __init__(self, request: web.Request) -> None:
-        self._request = request
-        self.response = web.StreamResponse(status=200, headers=SSE_HEADERS)
-
-    async def open(self) -> None:
-        await self.response.prepare(self._request)
-
-    async def write(self, data: bytes) -> None:
-        await self.response.write(data)
-
-    async def write_eof(self, data: bytes = b"") -> None:
-        await self.response.write_eof(data)
 
 
 class Keeper(Protocol):
