@@ -20,7 +20,6 @@ import orjson
 from aiohttp import web
 
 from plano_proxy.proxy.app_keys import ACCESS, CONFIG, STORE, resolve_route
-from plano_proxy.proxy.errors import InvalidRequest
 from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.fallback import with_fallbacks
 from plano_proxy.proxy.outlets import ClientOutlet
@@ -34,15 +33,13 @@ from plano_proxy.proxy.upstream import open_upstream
 from plano_proxy.proxy.usage_tap import read_chat_usage
 from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
 from plano_proxy.transformers.chat_encoder import ChatEncoder
-from plano_proxy.transformers.chat_request import chat_request_to_canonical
+from plano_proxy.transformers.chat_request import ChatBody, chat_request_to_canonical, check_chat_request
 from plano_proxy.transformers.ids import random_id, with_response_id
 from plano_proxy.transformers.responses_encoder import ResponsesEncoder, echo_fields
-from plano_proxy.transformers.validation import Expected, check_types, wrong_type
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    body = await read_json_object(request)
-    check_chat_body(body)
+    body = check_chat_request(await read_json_object(request))
     route = resolve_route(request, body.get("model"))
     stream = body.get("stream") is True
     request[ACCESS].stream = stream
@@ -51,7 +48,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 
 async def _answer(
-    request: web.Request, exchange: Exchange, route: Route, body: dict[str, Any], stream: bool
+    request: web.Request, exchange: Exchange, route: Route, body: ChatBody, stream: bool
 ) -> web.StreamResponse:
     if route.provider.interface == "anthropic" or _uses_state(request, body):
         return await _translated(request, exchange, route, body)
@@ -75,9 +72,7 @@ def _continued_id(body: dict[str, Any]) -> Any:
     return (body.get("metadata") or {}).get("response_id")
 
 
-async def _translated(
-    request: web.Request, exchange: Exchange, route: Route, body: dict[str, Any]
-) -> web.StreamResponse:
+async def _translated(request: web.Request, exchange: Exchange, route: Route, body: ChatBody) -> web.StreamResponse:
     canonical = chat_request_to_canonical(body)
     state = await begin_turn(
         request, {"previous_response_id": _continued_id(body), "store": _stores_chat_turns(request)}, canonical
@@ -97,43 +92,3 @@ async def _translated(
     await run_whole(exchange, route.provider, call, encoder)
     await attempt.commit()
     return json_response(chat.completion())
-
-
-def check_chat_body(body: dict[str, Any]) -> None:
-    """The checks OpenAI makes before anything else, with its wording, so a bad request never reaches a provider."""
-    messages = body.get("messages")
-    if messages is None:
-        raise InvalidRequest("Missing required parameter: 'messages'.", param="messages")
-    if not isinstance(messages, list):
-        raise InvalidRequest(wrong_type("messages", "an array", messages), param="messages")
-    if not messages:
-        raise InvalidRequest(
-            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
-            param="messages",
-        )
-    for index, message in enumerate(messages):
-        where = f"messages[{index}]"
-        if not isinstance(message, dict):
-            raise InvalidRequest(wrong_type(where, "an object", message), param=where)
-        if "role" not in message:
-            raise InvalidRequest(f"Missing required parameter: '{where}.role'.", param=f"{where}.role")
-        if message["role"] not in ("system", "developer", "user", "assistant", "tool", "function"):
-            raise InvalidRequest(
-                f"Invalid value: {message['role']!r}. Supported values are: 'system', 'assistant', 'user', "
-                "'function', 'tool', and 'developer'.",
-                param=f"{where}.role",
-            )
-    check_types(body, _EXPECTED_TYPES)
-
-
-_EXPECTED_TYPES: dict[str, Expected] = {
-    "stream": (bool, "a boolean"),
-    "max_tokens": (int, "an integer"),
-    "max_completion_tokens": (int, "an integer"),
-    "n": (int, "an integer"),
-    "temperature": ((int, float), "a number"),
-    "top_p": ((int, float), "a number"),
-    "tools": (list, "an array"),
-    "stream_options": (dict, "an object"),
-    "metadata": (dict, "an object"),
-}

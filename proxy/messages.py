@@ -13,7 +13,6 @@ import orjson
 from aiohttp import web
 
 from plano_proxy.proxy.app_keys import ACCESS, resolve_route
-from plano_proxy.proxy.errors import InvalidRequest
 from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.fallback import with_fallbacks
 from plano_proxy.proxy.outlets import ClientOutlet
@@ -26,7 +25,11 @@ from plano_proxy.proxy.upstream import ANTHROPIC_FORWARDED, open_upstream
 from plano_proxy.proxy.usage_tap import anthropic_usage
 from plano_proxy.proxy.web_json import json_response, read_json_object
 from plano_proxy.transformers.anthropic_encoder import AnthropicEncoder
-from plano_proxy.transformers.anthropic_request import MESSAGE_ROLES, anthropic_request_to_canonical
+from plano_proxy.transformers.anthropic_request import (
+    MessagesBody,
+    anthropic_request_to_canonical,
+    check_messages_request,
+)
 from plano_proxy.transformers.ids import random_id
 from plano_proxy.transformers.token_estimate import estimate_json_tokens
 
@@ -35,8 +38,7 @@ TOKEN_COUNT_HEADER = "x-plano-token-count"
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
-    body = await read_json_object(request)
-    _check_messages_body(body, need_max_tokens=True)
+    body = check_messages_request(await read_json_object(request), need_max_tokens=True)
     route = resolve_route(request, body.get("model"))
     stream = body.get("stream") is True
     request[ACCESS].stream = stream
@@ -45,7 +47,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 
 async def _answer(
-    request: web.Request, exchange: Exchange, route: Route, body: dict[str, Any], stream: bool
+    request: web.Request, exchange: Exchange, route: Route, body: MessagesBody, stream: bool
 ) -> web.StreamResponse:
     if route.provider.interface == "anthropic":
         upstream_body = orjson.dumps({**body, "model": route.provider.model})
@@ -69,7 +71,7 @@ async def _answer(
 
 async def count_tokens(request: web.Request) -> web.Response:
     body = await read_json_object(request)
-    _check_messages_body(body, need_max_tokens=False)
+    check_messages_request(body, need_max_tokens=False)
     exchange = Exchange.of(request)
     route = with_caller_key(exchange.caller_key, resolve_route(request, body.get("model")))
     if route.provider.interface == "anthropic":
@@ -90,31 +92,3 @@ def estimate_tokens(body: dict[str, Any]) -> int:
 
 def _forwarded(request: web.Request) -> dict[str, str]:
     return {name: value for name, value in request.headers.items() if name.lower() in ANTHROPIC_FORWARDED}
-
-
-def _check_messages_body(body: dict[str, Any], *, need_max_tokens: bool) -> None:
-    """Anthropic's own first checks, so a malformed request is refused before any provider sees it."""
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        raise InvalidRequest("messages: Field required" if messages is None else "messages: Input should be a list")
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in MESSAGE_ROLES:
-            raise InvalidRequest(f"messages.{index}: each message needs a role of 'user', 'assistant' or 'system'")
-        _check_content(message.get("content"), f"messages.{index}.content")
-    max_tokens = body.get("max_tokens")
-    if need_max_tokens and max_tokens is None:
-        raise InvalidRequest("max_tokens: Field required")
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
-        raise InvalidRequest("max_tokens: Input should be a valid integer greater than or equal to 1")
-    if "stream" in body and not isinstance(body["stream"], bool):
-        raise InvalidRequest("stream: Input should be a valid boolean")
-
-
-def _check_content(content: Any, where: str) -> None:
-    if isinstance(content, str):
-        return
-    if not isinstance(content, list):
-        raise InvalidRequest(f"{where}: Input should be a valid string or a list of content blocks")
-    for index, block in enumerate(content):
-        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-            raise InvalidRequest(f"{where}.{index}: each content block must be an object with a 'type'")

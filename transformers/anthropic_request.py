@@ -1,5 +1,8 @@
 """Anthropic Messages requests → the canonical request (the other way is `anthropic_upstream`).
 
+`check_messages_request` makes Anthropic's own first checks, with its wording, on every request, relayed or
+translated; only a body it passed (`MessagesBody`) is parsed, and the parser checks what a translation reads beyond.
+
 - ``thinking: {type: enabled, budget_tokens}`` becomes a reasoning effort on OpenAI's scale with the budget kept;
   ``{type: adaptive}`` takes ``output_config.effort``.
 - ``system`` messages in the middle of the conversation (Claude Code sends them) become system messages where they
@@ -10,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NewType
 
 import orjson
 
@@ -33,17 +36,51 @@ MESSAGE_ROLES = ("user", "assistant", "system")
 """Claude Code sends ``system`` messages mid-conversation; they become system messages on every provider."""
 _CANONICAL_MODES = {kind: mode for mode, kind in ANTHROPIC_TOOL_MODES.items()}
 
+MessagesBody = NewType("MessagesBody", dict[str, Any])
+"""A Messages request body that `check_messages_request` passed: its messages have a role and string or block
+content, each block an object with a type."""
 
-# ---------------------------------------------------------------------------------------------------------------
-# Client → canonical
 
+def check_messages_request(body: dict[str, Any], *, need_max_tokens: bool) -> MessagesBody:
+    """Anthropic's own first checks, so a malformed request is refused before any provider sees it (``count_tokens``
+    takes no ``max_tokens``).
 
-def anthropic_request_to_canonical(body: dict[str, Any]) -> CanonicalRequest:
+    It runs before the byte relay too, so it reads no further than each content block's type.
+    """
     messages = body.get("messages")
     if not isinstance(messages, list):
-        raise RequestError("messages: Input should be a valid list", "messages")
-    items: list[Item] = []
+        text = "messages: Field required" if messages is None else "messages: Input should be a list"
+        raise RequestError(text, "messages")
     for index, message in enumerate(messages):
+        where = f"messages.{index}"
+        if not isinstance(message, dict) or message.get("role") not in MESSAGE_ROLES:
+            raise RequestError(f"{where}: each message needs a role of 'user', 'assistant' or 'system'", where)
+        _check_content(message.get("content"), f"{where}.content")
+    max_tokens = body.get("max_tokens")
+    if need_max_tokens and max_tokens is None:
+        raise RequestError("max_tokens: Field required", "max_tokens")
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise RequestError("max_tokens: Input should be a valid integer greater than or equal to 1", "max_tokens")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise RequestError("stream: Input should be a valid boolean", "stream")
+    return MessagesBody(body)
+
+
+def _check_content(content: Any, where: str) -> None:
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise RequestError(f"{where}: Input should be a valid string or a list of content blocks", where)
+    for index, block in enumerate(content):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise RequestError(
+                f"{where}.{index}: each content block must be an object with a 'type'", f"{where}.{index}"
+            )
+
+
+def anthropic_request_to_canonical(body: MessagesBody) -> CanonicalRequest:
+    items: list[Item] = []
+    for index, message in enumerate(body["messages"]):
         items += _message_items(message, f"messages.{index}")
     thinking, metadata = _object(body, "thinking"), _object(body, "metadata")
     tool_choice, output_config = _object(body, "tool_choice"), _object(body, "output_config")
@@ -87,21 +124,14 @@ def _system_text(system: Any) -> str | None:
     raise RequestError("system: Input should be a valid string or a list of text blocks", "system")
 
 
-def _message_items(message: Any, where: str) -> list[Item]:
-    if not isinstance(message, dict) or message.get("role") not in MESSAGE_ROLES:
-        raise RequestError(f"{where}: each message needs a role of 'user', 'assistant' or 'system'", where)
+def _message_items(message: dict[str, Any], where: str) -> list[Item]:
     role = message["role"]
-    content = message.get("content")
-    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
-    if not isinstance(blocks, list):
-        raise RequestError(f"{where}.content: Input should be a valid string or list", f"{where}.content")
-    outputs = [_tool_result(b) for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
-    items: list[Item] = list(outputs)
+    content = message["content"]
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    items: list[Item] = [_tool_result(b) for b in blocks if b["type"] == "tool_result"]
     parts: list[dict[str, Any]] = []
     for index, block in enumerate(blocks):
-        if not isinstance(block, dict):
-            raise RequestError(f"{where}.content.{index}: Input should be an object", f"{where}.content.{index}")
-        kind = block.get("type")
+        kind = block["type"]
         if kind == "tool_result":
             continue
         if kind == "tool_use":

@@ -1,5 +1,8 @@
 """OpenAI Chat Completions requests → the canonical request (the other way is `chat_upstream`).
 
+`check_chat_request` makes OpenAI's first checks, with its wording, on every request, relayed or translated; only a
+body it passed (`ChatBody`) is parsed, and the parser checks what a translation reads beyond them.
+
 - Assistant ``reasoning_content`` (DeepSeek-style) becomes a reasoning item without encrypted content.
 - Parameters the gateway does not read and tools of other types than ``function`` are kept as sent, for a Chat
   upstream only (see `foreign`).
@@ -7,12 +10,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NewType
 
 from plano_proxy.transformers.canonical import CanonicalRequest, FunctionTool, Item, OutputFormat, Reasoning, ToolChoice
 from plano_proxy.transformers.errors import RequestError
 from plano_proxy.transformers.foreign import extra_fields
 from plano_proxy.transformers.tool_shapes import OPENAI_TOOL_MODES
+from plano_proxy.transformers.validation import Expected, check_types, expect, missing
 
 READ_PARAMETERS = frozenset(
     {
@@ -23,15 +27,56 @@ READ_PARAMETERS = frozenset(
 )  # fmt: skip
 """What the gateway reads of a Chat request; every other parameter goes to a Chat upstream as sent."""
 _ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+_TYPES: dict[str, Expected] = {
+    "stream": (bool, "a boolean"),
+    "max_tokens": (int, "an integer"),
+    "max_completion_tokens": (int, "an integer"),
+    "n": (int, "an integer"),
+    "temperature": ((int, float), "a number"),
+    "top_p": ((int, float), "a number"),
+    "tools": (list, "an array"),
+    "stream_options": (dict, "an object"),
+    "metadata": (dict, "an object"),
+}
+
+ChatBody = NewType("ChatBody", dict[str, Any])
+"""A Chat request body that `check_chat_request` passed: its messages are objects with a role, its typed fields have
+their types."""
 
 
-def chat_request_to_canonical(body: dict[str, Any]) -> CanonicalRequest:
+def check_chat_request(body: dict[str, Any]) -> ChatBody:
+    """The checks OpenAI makes before anything else, with its wording, so a bad request never reaches a provider.
+
+    It runs before the byte relay too, so it reads no further than each message's role.
+    """
     messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise RequestError("'messages' must be a non-empty array.", "messages")
+    if messages is None:
+        raise missing("messages")
+    expect(messages, list, "an array", "messages")
+    if not messages:
+        raise RequestError(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            "messages",
+        )
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        expect(message, dict, "an object", where)
+        if "role" not in message:
+            raise missing(f"{where}.role")
+        if message["role"] not in _ROLES:
+            raise RequestError(
+                f"Invalid value: {message['role']!r}. Supported values are: 'system', 'assistant', 'user', "
+                "'function', 'tool', and 'developer'.",
+                f"{where}.role",
+            )
+    check_types(body, _TYPES)
+    return ChatBody(body)
+
+
+def chat_request_to_canonical(body: ChatBody) -> CanonicalRequest:
     _check_one_choice(body.get("n"))
     items: list[Item] = []
-    for index, message in enumerate(messages):
+    for index, message in enumerate(body["messages"]):
         items += _message_items(message, f"messages[{index}]")
     stream = body.get("stream") is True
     tools, foreign_tools = _tools(body.get("tools"))
@@ -73,12 +118,8 @@ def _check_one_choice(n: Any) -> None:
     )
 
 
-def _message_items(message: Any, where: str) -> list[Item]:
-    if not isinstance(message, dict):
-        raise RequestError(f"Invalid type for '{where}': expected an object.", where)
-    role = message.get("role")
-    if role not in _ROLES:
-        raise RequestError(f"Invalid value for '{where}.role': {role!r}.", f"{where}.role")
+def _message_items(message: dict[str, Any], where: str) -> list[Item]:
+    role = message["role"]
     content = message.get("content")
     if role in ("tool", "function"):
         call_id = message.get("tool_call_id") or message.get("name") or ""
