@@ -7,8 +7,16 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from plano_proxy.proxy import conversations_api as conversations
-from plano_proxy.proxy import stored_responses as stored
+from plano_proxy.proxy.api import conversations
+from plano_proxy.proxy.api import stored_responses as stored
+from plano_proxy.proxy.api.background import cancel_response, stop_background
+from plano_proxy.proxy.api.chat import chat_completions
+from plano_proxy.proxy.api.compact import compact_response
+from plano_proxy.proxy.api.home import home_page
+from plano_proxy.proxy.api.input_tokens import count_input_tokens
+from plano_proxy.proxy.api.messages import count_tokens, messages
+from plano_proxy.proxy.api.models import get_model, list_models
+from plano_proxy.proxy.api.responses import create_response
 from plano_proxy.proxy.app_keys import (
     BACKGROUND_TASKS,
     CONFIG,
@@ -20,20 +28,12 @@ from plano_proxy.proxy.app_keys import (
     STORE,
     WRITER,
 )
-from plano_proxy.proxy.background import cancel_response, stop_background
-from plano_proxy.proxy.chat import chat_completions
-from plano_proxy.proxy.compact_api import compact_response
 from plano_proxy.proxy.config import Config
 from plano_proxy.proxy.cors import add_cors_headers, cors_middleware
-from plano_proxy.proxy.home import home_page
-from plano_proxy.proxy.input_tokens_api import count_input_tokens
-from plano_proxy.proxy.messages import count_tokens, messages
 from plano_proxy.proxy.metrics import METRICS, create_metrics, metrics_endpoint
 from plano_proxy.proxy.middleware import add_gateway_headers, gateway_middleware
-from plano_proxy.proxy.models_api import get_model, list_models
-from plano_proxy.proxy.responses_api import create_response
-from plano_proxy.proxy.routing import ModelTable
-from plano_proxy.proxy.upstream import create_session
+from plano_proxy.proxy.upstream.client import create_session
+from plano_proxy.proxy.upstream.routing import ModelTable
 from plano_proxy.proxy.web_json import json_response
 from plano_proxy.storage import StorageUnavailable, open_store
 from plano_proxy.storage.writer import BackgroundWriter

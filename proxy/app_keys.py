@@ -8,7 +8,7 @@ import aiohttp
 from aiohttp import web
 
 from plano_proxy.proxy.config import Config
-from plano_proxy.proxy.routing import ModelTable, Route
+from plano_proxy.proxy.upstream.routing import ModelTable, Route
 from plano_proxy.storage import Store
 from plano_proxy.storage.writer import BackgroundWriter
 

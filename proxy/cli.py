@@ -20,7 +20,7 @@ from plano_proxy.proxy.app import create_app
 from plano_proxy.proxy.config import Config, ConfigError, load_config
 from plano_proxy.proxy.logs import LogFormat, configure_logging
 from plano_proxy.proxy.metrics import MULTIPROCESS_ENV
-from plano_proxy.proxy.routing import ModelTable
+from plano_proxy.proxy.upstream.routing import ModelTable
 from plano_proxy.storage import StorageUnavailable, open_store
 
 log = structlog.get_logger("plano_proxy.cli")

@@ -10,7 +10,7 @@
     ├── Unauthorized                  401  invalid_api_key
     ├── NotFound                      404  unknown route or stored object
     │   └── ModelNotFound             404  model_not_found (400 with param "model" on the Responses API, as OpenAI does)
-    ├── StorageUnavailable            503  storage_unavailable: the state store is unreachable
+    ├── StateStoreUnavailable         503  storage_unavailable: the state store is unreachable
     └── UpstreamError                 the provider's own status and message, its type and code in OpenAI's words
         ├── UpstreamUnreachable       502  upstream_unreachable
         └── UpstreamTimeout           504  upstream_timeout
@@ -20,9 +20,9 @@
 
 The words for each status come from one table, `transformers.error_types` (which the stream encoders read too), so an
 error reads the same whichever provider failed and whatever format the client speaks. Upstream failures become
-`UpstreamError` in one place (`upstream.py`), where a provider's Anthropic type is put in OpenAI's words; handlers
-raise, and the error middleware renders with `openai_body` or `anthropic_body` according to the endpoint. In a stream
-that has already started, the encoders render the same words as the format's one in-stream error event.
+`UpstreamError` in one place (`upstream/client.py`), where a provider's Anthropic type is put in OpenAI's words;
+handlers raise, and the error middleware renders with `openai_body` or `anthropic_body` according to the endpoint. In
+a stream that has already started, the encoders render the same words as the format's one in-stream error event.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class StorageNotConfigured(InvalidRequest):
     pass
 
 
-class StorageUnavailable(GatewayError):
+class StateStoreUnavailable(GatewayError):
     status = 503
     code = "storage_unavailable"
 

@@ -18,7 +18,7 @@ from plano_proxy.proxy.errors import (
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
-    StorageUnavailable,
+    StateStoreUnavailable,
     UpstreamError,
     anthropic_body,
     openai_body,
@@ -94,7 +94,7 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         return render_error(request, InvalidRequest(error.message, param=error.param))
     except storage.StorageUnavailable as error:
         return render_error(
-            request, StorageUnavailable(f"The state store is unavailable, try again shortly ({error}).")
+            request, StateStoreUnavailable(f"The state store is unavailable, try again shortly ({error}).")
         )
     except web.HTTPNotFound:
         return render_error(request, NotFound(f"Unknown request URL: {request.method} {request.path}."))

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from plano_proxy.proxy.config import ConfigError, parse_config
-from plano_proxy.proxy.routing import ModelTable
+from plano_proxy.proxy.upstream.routing import ModelTable
 
 BASE = """
 model_providers:

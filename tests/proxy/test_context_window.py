@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from plano_proxy.proxy.config import ConfigError, parse_config
-from plano_proxy.proxy.config_keys import ignored_keys
-from plano_proxy.proxy.context_window import FALLBACK_CONTEXT_WINDOW, context_window
+from plano_proxy.proxy.config.keys import ignored_keys
+from plano_proxy.proxy.upstream.context_window import FALLBACK_CONTEXT_WINDOW, context_window
 
 CONFIG = """
 model_providers:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plano_proxy.proxy.usage_tap import StreamUsageTap, anthropic_usage, read_chat_usage, usage_of_body
+from plano_proxy.proxy.stream.usage_tap import StreamUsageTap, anthropic_usage, read_chat_usage, usage_of_body
 from plano_proxy.transformers.canonical import Usage
 
 CHAT_STREAM = (

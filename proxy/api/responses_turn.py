@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from plano_proxy.proxy.context_window import as_sent_to
-from plano_proxy.proxy.provider_calls import UpstreamCall, upstream_call
-from plano_proxy.proxy.routing import Route
-from plano_proxy.proxy.state import TurnState
-from plano_proxy.proxy.translate import ResponsesFramer
+from plano_proxy.proxy.api.state import TurnState
+from plano_proxy.proxy.upstream.calls import UpstreamCall, upstream_call
+from plano_proxy.proxy.upstream.context_window import as_sent_to
+from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import unix_time
 from plano_proxy.transformers.canonical import CanonicalRequest
+from plano_proxy.transformers.framers import ResponsesFramer
 from plano_proxy.transformers.ids import IdFactory
 from plano_proxy.transformers.responses_encoder import ResponsesEncoder
 

@@ -14,15 +14,15 @@ from aiohttp import web
 
 from plano_proxy.proxy.app_keys import ACCESS, resolve_route
 from plano_proxy.proxy.exchange import Exchange
-from plano_proxy.proxy.fallback import with_fallbacks
-from plano_proxy.proxy.outlets import ClientOutlet
-from plano_proxy.proxy.passthrough import with_caller_key
-from plano_proxy.proxy.provider_calls import upstream_call
-from plano_proxy.proxy.relay import ANTHROPIC_STREAM_CUT, relay_json, relay_sse
-from plano_proxy.proxy.routing import Route
-from plano_proxy.proxy.translate import AnthropicFramer, Stream, run_whole, stream_to_client
-from plano_proxy.proxy.upstream import ANTHROPIC_FORWARDED, open_upstream
-from plano_proxy.proxy.usage_tap import anthropic_usage
+from plano_proxy.proxy.stream.outlets import ClientOutlet
+from plano_proxy.proxy.stream.pump import Stream, run_whole, stream_to_client
+from plano_proxy.proxy.stream.relay import ANTHROPIC_STREAM_CUT, relay_json, relay_sse
+from plano_proxy.proxy.stream.usage_tap import anthropic_usage
+from plano_proxy.proxy.upstream.caller_keys import with_caller_key
+from plano_proxy.proxy.upstream.calls import upstream_call
+from plano_proxy.proxy.upstream.client import ANTHROPIC_FORWARDED, open_upstream
+from plano_proxy.proxy.upstream.fallback import with_fallbacks
+from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import json_response, read_json_object
 from plano_proxy.transformers.anthropic_encoder import AnthropicEncoder
 from plano_proxy.transformers.anthropic_request import (
@@ -30,6 +30,7 @@ from plano_proxy.transformers.anthropic_request import (
     anthropic_request_to_canonical,
     check_messages_request,
 )
+from plano_proxy.transformers.framers import AnthropicFramer
 from plano_proxy.transformers.ids import random_id
 from plano_proxy.transformers.token_estimate import estimate_json_tokens
 

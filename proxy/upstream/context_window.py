@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from plano_proxy.proxy.config import ProviderConfig
-from plano_proxy.proxy.provider_calls import speaks_native_responses
+from plano_proxy.proxy.upstream.calls import speaks_native_responses
 from plano_proxy.transformers.canonical import CanonicalRequest
 from plano_proxy.transformers.compaction import expand_compactions
 from plano_proxy.transformers.truncation import truncate_to_fit

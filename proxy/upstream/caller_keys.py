@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from plano_proxy.proxy.errors import Unauthorized
-from plano_proxy.proxy.routing import Route
+from plano_proxy.proxy.upstream.routing import Route
 
 
 def with_caller_key(caller_key: str | None, route: Route, addressed: Route | None = None) -> Route:

@@ -19,21 +19,22 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from plano_proxy.proxy.api.responses_turn import Attempt
+from plano_proxy.proxy.api.state import begin_turn
 from plano_proxy.proxy.app_keys import ACCESS, CONFIG, STORE, resolve_route
 from plano_proxy.proxy.exchange import Exchange
-from plano_proxy.proxy.fallback import with_fallbacks
-from plano_proxy.proxy.outlets import ClientOutlet
-from plano_proxy.proxy.provider_calls import upstream_call
-from plano_proxy.proxy.relay import CHAT_STREAM_CUT, relay_json, relay_sse
-from plano_proxy.proxy.responses_turn import Attempt
-from plano_proxy.proxy.routing import Route
-from plano_proxy.proxy.state import begin_turn
-from plano_proxy.proxy.translate import ChatFramer, Stream, TeeEncoder, run_whole, stream_to_client
-from plano_proxy.proxy.upstream import open_upstream
-from plano_proxy.proxy.usage_tap import read_chat_usage
+from plano_proxy.proxy.stream.outlets import ClientOutlet
+from plano_proxy.proxy.stream.pump import Stream, run_whole, stream_to_client
+from plano_proxy.proxy.stream.relay import CHAT_STREAM_CUT, relay_json, relay_sse
+from plano_proxy.proxy.stream.usage_tap import read_chat_usage
+from plano_proxy.proxy.upstream.calls import upstream_call
+from plano_proxy.proxy.upstream.client import open_upstream
+from plano_proxy.proxy.upstream.fallback import with_fallbacks
+from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
 from plano_proxy.transformers.chat_encoder import ChatEncoder
 from plano_proxy.transformers.chat_request import ChatBody, chat_request_to_canonical, check_chat_request
+from plano_proxy.transformers.framers import ChatFramer, TeeEncoder
 from plano_proxy.transformers.ids import random_id, with_response_id
 from plano_proxy.transformers.responses_encoder import ResponsesEncoder, echo_fields
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from aiohttp import web
 
+from plano_proxy.proxy.api.state import begin_turn
 from plano_proxy.proxy.app_keys import resolve_route
 from plano_proxy.proxy.errors import InvalidRequest, ModelNotFound
-from plano_proxy.proxy.routing import Route
-from plano_proxy.proxy.state import begin_turn
+from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.transformers.canonical import CanonicalRequest
 from plano_proxy.transformers.responses_request import responses_request_to_canonical
 

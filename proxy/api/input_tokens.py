@@ -14,17 +14,17 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from plano_proxy.proxy.api.messages import TOKEN_COUNT_HEADER
+from plano_proxy.proxy.api.responses_context import read_context
 from plano_proxy.proxy.app_keys import SESSION
 from plano_proxy.proxy.config import ProviderConfig
-from plano_proxy.proxy.context_window import as_sent_to
 from plano_proxy.proxy.errors import UpstreamError
 from plano_proxy.proxy.exchange import Exchange
-from plano_proxy.proxy.fallback import with_fallbacks
-from plano_proxy.proxy.messages import TOKEN_COUNT_HEADER
-from plano_proxy.proxy.provider_calls import UpstreamCall, upstream_call
-from plano_proxy.proxy.responses_context import read_context
-from plano_proxy.proxy.routing import Route
-from plano_proxy.proxy.upstream import Operation, open_upstream
+from plano_proxy.proxy.upstream.calls import UpstreamCall, upstream_call
+from plano_proxy.proxy.upstream.client import Operation, open_upstream
+from plano_proxy.proxy.upstream.context_window import as_sent_to
+from plano_proxy.proxy.upstream.fallback import with_fallbacks
+from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import json_response, read_json_object
 from plano_proxy.transformers.token_estimate import estimate_request_tokens
 

@@ -6,10 +6,10 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from plano_proxy.proxy.api.paging import list_object, page_params
+from plano_proxy.proxy.api.stored_responses import require_store
 from plano_proxy.proxy.app_keys import owner_of
 from plano_proxy.proxy.errors import InvalidRequest, NotFound
-from plano_proxy.proxy.paging import list_object, page_params
-from plano_proxy.proxy.stored_responses import require_store
 from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
 from plano_proxy.storage import Conversation, ItemPage
 from plano_proxy.transformers.ids import random_id

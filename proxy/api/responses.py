@@ -1,6 +1,6 @@
 """``POST /v1/responses`` on every provider.
 
-The client's new input is merged with the stored history (`state.py`), translated for the routed provider, and the
+The client's new input is merged with the stored history (`api/state.py`), translated for the routed provider, and the
 answer is encoded as Responses events with sequence numbers. The turn is committed to the store before the terminal
 event (or the non-streaming body) is sent: acknowledged means durable.
 """
@@ -12,17 +12,18 @@ from typing import Any
 
 from aiohttp import web
 
+from plano_proxy.proxy.api.background import answer_in_background, check_background
+from plano_proxy.proxy.api.responses_turn import ResponsesTurn
+from plano_proxy.proxy.api.state import begin_turn
 from plano_proxy.proxy.app_keys import ACCESS, resolve_route
-from plano_proxy.proxy.background import answer_in_background, check_background
 from plano_proxy.proxy.errors import InvalidRequest, ModelNotFound
 from plano_proxy.proxy.exchange import Exchange
-from plano_proxy.proxy.fallback import with_fallbacks
-from plano_proxy.proxy.outlets import ClientOutlet
-from plano_proxy.proxy.responses_turn import ResponsesTurn
-from plano_proxy.proxy.routing import Route
-from plano_proxy.proxy.state import begin_turn
-from plano_proxy.proxy.translate import ResponsesFramer, Stream, run_whole, stream_to_client
+from plano_proxy.proxy.stream.outlets import ClientOutlet
+from plano_proxy.proxy.stream.pump import Stream, run_whole, stream_to_client
+from plano_proxy.proxy.upstream.fallback import with_fallbacks
+from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import json_response, read_json_object
+from plano_proxy.transformers.framers import ResponsesFramer
 from plano_proxy.transformers.ids import random_id, with_response_id
 from plano_proxy.transformers.responses_encoder import echo_fields
 from plano_proxy.transformers.responses_request import responses_request_to_canonical

@@ -12,12 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
+from plano_proxy.proxy.api.responses_context import read_context
 from plano_proxy.proxy.exchange import Exchange
-from plano_proxy.proxy.fallback import with_fallbacks
-from plano_proxy.proxy.provider_calls import upstream_call
-from plano_proxy.proxy.responses_context import read_context
-from plano_proxy.proxy.routing import Route
-from plano_proxy.proxy.translate import run_whole
+from plano_proxy.proxy.stream.pump import run_whole
+from plano_proxy.proxy.upstream.calls import upstream_call
+from plano_proxy.proxy.upstream.fallback import with_fallbacks
+from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
 from plano_proxy.transformers.compaction import answer_text, compacted_output, summary_request
 from plano_proxy.transformers.ids import random_id, with_response_id

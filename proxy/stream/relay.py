@@ -6,9 +6,9 @@ import aiohttp
 from aiohttp import web
 
 from plano_proxy.proxy.exchange import Exchange
-from plano_proxy.proxy.outlets import ClientOutlet
-from plano_proxy.proxy.upstream import rate_limit_headers
-from plano_proxy.proxy.usage_tap import StreamUsageTap, UsageReader, usage_of_body
+from plano_proxy.proxy.stream.outlets import ClientOutlet
+from plano_proxy.proxy.stream.usage_tap import StreamUsageTap, UsageReader, usage_of_body
+from plano_proxy.proxy.upstream.client import rate_limit_headers
 from plano_proxy.transformers.anthropic_encoder import anthropic_error_event
 from plano_proxy.transformers.chat_encoder import chat_error_chunk
 from plano_proxy.transformers.error_types import STREAM_CUT

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import aiohttp
 import orjson
@@ -18,37 +18,13 @@ from aiohttp import web
 
 from plano_proxy.proxy.config import ProviderConfig
 from plano_proxy.proxy.exchange import Exchange
-from plano_proxy.proxy.outlets import ClientOutlet, Outlet
-from plano_proxy.proxy.provider_calls import UpstreamCall
-from plano_proxy.proxy.upstream import open_upstream
+from plano_proxy.proxy.stream.outlets import ClientOutlet, Outlet
+from plano_proxy.proxy.upstream.calls import UpstreamCall
+from plano_proxy.proxy.upstream.client import open_upstream
 from plano_proxy.transformers.canonical import Event, StreamError, Usage
 from plano_proxy.transformers.error_types import STREAM_CUT
-from plano_proxy.transformers.sse import DONE, SSEDecoder, frame_data, frame_named
-
-Payload = dict[str, Any]
-
-
-class ClientEncoder(Protocol):
-    def feed(self, event: Event) -> list[Payload]: ...
-
-    def finish(self) -> list[Payload]: ...
-
-
-class TeeEncoder:
-    """Feeds every event to two encoders and returns the first one's payloads (the second records, e.g. for the
-    state store)."""
-
-    def __init__(self, primary: ClientEncoder, recorder: ClientEncoder) -> None:
-        self._primary = primary
-        self._recorder = recorder
-
-    def feed(self, event: Event) -> list[Payload]:
-        self._recorder.feed(event)
-        return self._primary.feed(event)
-
-    def finish(self) -> list[Payload]:
-        self._recorder.finish()
-        return self._primary.finish()
+from plano_proxy.transformers.framers import ClientEncoder, Framer, Payload
+from plano_proxy.transformers.sse import SSEDecoder
 
 
 class Keeper(Protocol):
@@ -58,74 +34,6 @@ class Keeper(Protocol):
     async def commit(self) -> None: ...
 
     async def abort(self) -> None: ...
-
-
-class Framer(Protocol):
-    """Turns a client encoder's payloads into the client format's SSE bytes."""
-
-    def frame(self, payloads: list[Payload]) -> bytes: ...
-
-    def end(self) -> bytes: ...
-
-    def is_terminal(self, payload: Payload) -> bool: ...
-
-
-class ChatFramer:
-    """``data:`` lines only; ``[DONE]`` after a clean end, nothing after an error chunk."""
-
-    def __init__(self) -> None:
-        self._failed = False
-
-    def frame(self, payloads: list[Payload]) -> bytes:
-        self._failed = self._failed or any("error" in p for p in payloads)
-        return b"".join(frame_data(p) for p in payloads)
-
-    def end(self) -> bytes:
-        return b"" if self._failed else DONE
-
-    def is_terminal(self, payload: Payload) -> bool:
-        """The finish chunk ends the answer; usage and ``[DONE]`` follow it."""
-        return any(choice.get("finish_reason") for choice in payload.get("choices") or ())
-
-
-class AnthropicFramer:
-    """``event:`` + ``data:`` lines; never ``[DONE]``."""
-
-    def frame(self, payloads: list[Payload]) -> bytes:
-        return b"".join(frame_named(p) for p in payloads)
-
-    def end(self) -> bytes:
-        return b""
-
-    def is_terminal(self, payload: Payload) -> bool:
-        return False
-
-
-RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
-
-
-class ResponsesFramer:
-    """``event:`` + ``data:`` lines with ``sequence_number`` stamped here, and only here, as each event leaves.
-
-    The stamped events are kept in `sent` so a stored response can replay its stream later.
-    """
-
-    def __init__(self) -> None:
-        self.sent: list[Payload] = []
-
-    def frame(self, payloads: list[Payload]) -> bytes:
-        out = []
-        for payload in payloads:
-            stamped = {**payload, "sequence_number": len(self.sent)}
-            self.sent.append(stamped)
-            out.append(frame_named(stamped))
-        return b"".join(out)
-
-    def end(self) -> bytes:
-        return b""
-
-    def is_terminal(self, payload: Payload) -> bool:
-        return payload.get("type") in RESPONSES_TERMINAL
 
 
 async def run_whole(

@@ -13,11 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
+from plano_proxy.proxy.api.stored_responses import to_record_fields
 from plano_proxy.proxy.app_keys import STORE, WRITER, owner_of
 from plano_proxy.proxy.errors import InvalidRequest, NotFound, StorageNotConfigured
 from plano_proxy.proxy.metrics import METRICS, Metrics
-from plano_proxy.proxy.routing import Route
-from plano_proxy.proxy.stored_responses import to_record_fields
+from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import unix_time
 from plano_proxy.storage import Conversation, Store, StoredResponse, StoredTurn, with_item_ids
 from plano_proxy.storage.writer import BackgroundWriter

@@ -6,11 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
+from plano_proxy.proxy.api.paging import list_object, page_params
 from plano_proxy.proxy.app_keys import LIVE, STORE, owner_of
 from plano_proxy.proxy.errors import InvalidRequest, NotFound, StorageNotConfigured
-from plano_proxy.proxy.live import LiveStream
-from plano_proxy.proxy.outlets import SSE_HEADERS
-from plano_proxy.proxy.paging import list_object, page_params
+from plano_proxy.proxy.stream.live import LiveStream
+from plano_proxy.proxy.stream.outlets import SSE_HEADERS
 from plano_proxy.proxy.web_json import json_response
 from plano_proxy.storage import Store, StoredResponse
 from plano_proxy.transformers.sse import frame_named

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from plano_proxy.proxy.app_keys import MODELS
 from plano_proxy.proxy.errors import ModelNotFound
-from plano_proxy.proxy.routing import ModelTable
+from plano_proxy.proxy.upstream.routing import ModelTable
 from plano_proxy.proxy.web_json import json_response
 
 _CREATED = 1_700_000_000

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from plano_proxy.proxy.errors import UpstreamError
-from plano_proxy.proxy.translate import ResponsesFramer
+from plano_proxy.transformers.framers import ResponsesFramer
 from plano_proxy.transformers.sse import frame_named
 
 
@@ -27,7 +27,7 @@ class LiveStream:
         self._opened = asyncio.get_running_loop().create_future()
         self._changed = asyncio.Event()
 
-    # -- the producer's side (an Outlet for translate.stream_in_background) ------------------------------------------
+    # -- the producer's side (an Outlet for pump.stream_in_background) -----------------------------------------------
 
     async def open(self) -> None:
         if not self._opened.done():

@@ -10,8 +10,8 @@ import structlog
 
 from plano_proxy.proxy.errors import UpstreamError
 from plano_proxy.proxy.exchange import Exchange
-from plano_proxy.proxy.passthrough import with_caller_key
-from plano_proxy.proxy.routing import Route
+from plano_proxy.proxy.upstream.caller_keys import with_caller_key
+from plano_proxy.proxy.upstream.routing import Route
 
 T = TypeVar("T")
 log = structlog.get_logger("plano_proxy.fallback")

@@ -3,7 +3,7 @@
 A background request is checked and its turn begun like any other. The response is then stored as ``queued``, and a
 task of the gateway's own produces the answer: stored as ``in_progress`` when it starts, then as ``completed``,
 ``incomplete``, ``failed`` or ``cancelled``. Without ``stream`` the queued response is returned at once and clients
-poll ``GET /v1/responses/{id}``; with ``stream`` the client follows the events live (`live.py`), and when it goes
+poll ``GET /v1/responses/{id}``; with ``stream`` the client follows the events live (`stream/live.py`), and when it goes
 away the task carries on, so ``GET /v1/responses/{id}?stream=true&starting_after=N`` can pick the stream up again.
 
 Cancelling a response whose task runs in this process stops the upstream call at once. Otherwise (another worker or
@@ -20,16 +20,16 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from plano_proxy.proxy.api.responses_turn import Attempt, ResponsesTurn
+from plano_proxy.proxy.api.stored_responses import require_store, response_object
 from plano_proxy.proxy.app_keys import BACKGROUND_TASKS, LIVE, RUNNING, STORE, owner_of
 from plano_proxy.proxy.errors import InvalidRequest, NotFound, UpstreamError
 from plano_proxy.proxy.exchange import Exchange
-from plano_proxy.proxy.fallback import with_fallbacks
-from plano_proxy.proxy.live import LiveStream
-from plano_proxy.proxy.outlets import SSE_HEADERS
-from plano_proxy.proxy.responses_turn import Attempt, ResponsesTurn
-from plano_proxy.proxy.routing import Route
-from plano_proxy.proxy.stored_responses import require_store, response_object
-from plano_proxy.proxy.translate import Stream, run_whole, stream_in_background
+from plano_proxy.proxy.stream.live import LiveStream
+from plano_proxy.proxy.stream.outlets import SSE_HEADERS
+from plano_proxy.proxy.stream.pump import Stream, run_whole, stream_in_background
+from plano_proxy.proxy.upstream.fallback import with_fallbacks
+from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import json_response
 from plano_proxy.transformers.canonical import StreamError
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from plano_proxy.proxy.config import ProviderConfig
-from plano_proxy.proxy.upstream import Operation
+from plano_proxy.proxy.upstream.client import Operation
 from plano_proxy.transformers.anthropic_decoder import AnthropicStreamDecoder, anthropic_message_to_events
 from plano_proxy.transformers.anthropic_upstream import canonical_to_anthropic_request
 from plano_proxy.transformers.canonical import CanonicalRequest, ClientFormat, Event

@@ -1,0 +1,91 @@
+"""Typed readers of configuration values, and the environment substitution: each raises `ConfigError` naming the
+key path and the bad value::
+
+    ConfigError: model_providers[1].port: 'abc' is not a valid integer
+
+``$VAR``, ``${VAR}`` and ``${VAR:-default}`` in string values are substituted here, from the environment that
+`load.load_config` (the only code that reads it) hands in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from plano_proxy.proxy.config.model import ConfigError
+
+_VAR = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
+)
+_DURATION = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+class Env:
+    """Substitutes variables and remembers which ones were missing, so the caller can say who needed them."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self.missing: list[str] = []
+
+    def substitute(self, value: str) -> str:
+        def replace(match: re.Match[str]) -> str:
+            name = match.group("braced") or match.group("bare")
+            if name in self._environ:
+                return self._environ[name]
+            if match.group("default") is not None:
+                return match.group("default")
+            self.missing.append(name)
+            return ""
+
+        return _VAR.sub(replace, value)
+
+
+def mapping(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+    return value
+
+
+def list_of(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: expected a list, got {value!r}")
+    return value
+
+
+def string(value: Any, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
+        raise ConfigError(f"{where}: expected a non-empty string, got {value!r}")
+    return str(value)
+
+
+def optional_string(value: Any, where: str, env: Env) -> str | None:
+    return None if value is None else env.substitute(string(value, where))
+
+
+def integer(value: Any, where: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    try:
+        number = int(value) if not isinstance(value, bool | float) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None:
+        raise ConfigError(f"{where}: {value!r} is not a valid integer")
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise ConfigError(f"{where}: {value!r} is out of range")
+    return number
+
+
+def boolean(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: {value!r} is not true or false")
+    return value
+
+
+def duration(value: Any, where: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    match = _DURATION.match(str(value)) if isinstance(value, str) else None
+    if match is None or float(match.group("number")) <= 0:
+        raise ConfigError(f"{where}: {value!r} is not a valid duration (for example 30s, 500ms, 5m)")
+    return float(match.group("number")) * _DURATION_UNITS[match.group("unit")]
