@@ -42,57 +42,10 @@ from plano_proxy.transformers.canonical import (
 from plano_proxy.transformers.error_types import responses_code
 from plano_proxy.transformers.ids import IdFactory
 from plano_proxy.transformers.reasoning_codec import pack_anthropic_block
+from plano_proxy.transformers.responses_object import usage_body
 
 Payload = dict[str, Any]
-ECHO_DEFAULTS: dict[str, Any] = {
-    "instructions": None,
-    "tools": [],
-    "tool_choice": "auto",
-    "parallel_tool_calls": True,
-    "temperature": 1.0,
-    "top_p": 1.0,
-    "presence_penalty": 0.0,
-    "frequency_penalty": 0.0,
-    "top_logprobs": 0,
-    "max_output_tokens": None,
-    "max_tool_calls": None,
-    "previous_response_id": None,
-    "metadata": {},
-    "text": {"format": {"type": "text"}, "verbosity": "medium"},
-    "truncation": "disabled",
-    "reasoning": {"effort": None, "summary": None},
-    "store": True,
-    "background": False,
-    "service_tier": "auto",
-    "user": None,
-    "safety_identifier": None,
-    "prompt_cache_key": None,
-    "prompt_cache_retention": None,
-}
 _PREFIXES = {"message": "msg_", "function_call": "fc_", "reasoning": "rs_"}
-
-
-def echo_fields(body: dict[str, Any]) -> dict[str, Any]:
-    """The request fields a response object echoes, with OpenAI's defaults for those the client left out."""
-    echo = {key: body[key] if body.get(key) is not None else default for key, default in ECHO_DEFAULTS.items()}
-    echo["model"] = body.get("model")
-    if isinstance(echo["tools"], list):
-        echo["tools"] = [_echo_tool(tool) for tool in echo["tools"]]
-    if isinstance(body.get("text"), dict):
-        echo["text"] = {**ECHO_DEFAULTS["text"], **body["text"]}
-        fmt = echo["text"].get("format")
-        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-            echo["text"]["format"] = {"description": None, "strict": None, **fmt}
-    if isinstance(body.get("reasoning"), dict):
-        echo["reasoning"] = {**ECHO_DEFAULTS["reasoning"], **body["reasoning"]}
-    return echo
-
-
-def _echo_tool(tool: Any) -> Any:
-    """A function tool as OpenAI echoes it: every field present; built-in tools exactly as sent."""
-    if not isinstance(tool, dict) or tool.get("type") != "function":
-        return tool
-    return {"description": None, "parameters": None, "strict": None, **tool}
 
 
 @dataclass(slots=True)
@@ -163,7 +116,7 @@ class ResponsesEncoder:
             **self._echo,
             "service_tier": "default" if final and tier == "auto" else tier,
             "output": self._finished_items(),
-            "usage": self._usage_body() if final else None,
+            "usage": usage_body(self._usage) if final else None,
         }
         if body.get("conversation") is None:
             body.pop("conversation", None)  # OpenAI omits the key when the request used no conversation
@@ -403,19 +356,6 @@ class ResponsesEncoder:
             if opened.item["type"] != "reasoning":
                 self._close(opened, "incomplete")
         self._open.clear()
-
-    def _usage_body(self) -> dict[str, Any]:
-        usage = self._usage
-        return {
-            "input_tokens": usage.input_tokens,
-            "input_tokens_details": {
-                "cached_tokens": usage.cached_tokens,
-                "cache_write_tokens": usage.cache_creation_tokens,
-            },
-            "output_tokens": usage.output_tokens,
-            "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-            "total_tokens": usage.input_tokens + usage.output_tokens,
-        }
 
 
 _HANDLERS: dict[type, str] = {

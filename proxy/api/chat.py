@@ -36,7 +36,8 @@ from plano_proxy.transformers.chat_encoder import ChatEncoder
 from plano_proxy.transformers.chat_request import ChatBody, chat_request_to_canonical, check_chat_request
 from plano_proxy.transformers.framers import ChatFramer, TeeEncoder
 from plano_proxy.transformers.ids import random_id, with_response_id
-from plano_proxy.transformers.responses_encoder import ResponsesEncoder, echo_fields
+from plano_proxy.transformers.responses_encoder import ResponsesEncoder
+from plano_proxy.transformers.responses_object import echo_fields
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:

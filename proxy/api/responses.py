@@ -25,7 +25,7 @@ from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import json_response, read_json_object
 from plano_proxy.transformers.framers import ResponsesFramer
 from plano_proxy.transformers.ids import random_id, with_response_id
-from plano_proxy.transformers.responses_encoder import echo_fields
+from plano_proxy.transformers.responses_object import echo_fields
 from plano_proxy.transformers.responses_request import responses_request_to_canonical
 
 

@@ -23,7 +23,8 @@ from plano_proxy.transformers.error_types import (
     words_for,
 )
 from plano_proxy.transformers.responses_decoder import ResponsesStreamDecoder
-from plano_proxy.transformers.responses_encoder import ResponsesEncoder, echo_fields
+from plano_proxy.transformers.responses_encoder import ResponsesEncoder
+from plano_proxy.transformers.responses_object import echo_fields
 from plano_proxy.transformers.sse import SSEMessage
 
 # status → OpenAI type, OpenAI code, Anthropic type

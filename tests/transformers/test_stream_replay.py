@@ -36,7 +36,8 @@ from plano_proxy.transformers.chat_encoder import ChatEncoder
 from plano_proxy.transformers.ids import SequentialIds
 from plano_proxy.transformers.reasoning_codec import unpack_anthropic_block
 from plano_proxy.transformers.responses_decoder import ResponsesStreamDecoder
-from plano_proxy.transformers.responses_encoder import ResponsesEncoder, echo_fields
+from plano_proxy.transformers.responses_encoder import ResponsesEncoder
+from plano_proxy.transformers.responses_object import echo_fields
 from plano_proxy.transformers.sse import SSEDecoder
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
