@@ -240,6 +240,24 @@ class Store(abc.ABC):
         id several stored items share (an item carried into later turns keeps its id) gives one of them.
         """
 
+    # Listing the owner's state (the playground's side list)
+
+    @abc.abstractmethod
+    async def list_conversations(self, owner: str | None, *, limit: int = 20) -> list[Conversation]:
+        """The owner's conversations, newest first (``created_at`` descending, then id descending), at most
+        ``limit``."""
+
+    @abc.abstractmethod
+    async def list_chains(self, owner: str | None, *, limit: int = 20) -> list[StoredResponse]:
+        """The last response of each of the owner's chains, newest first (``created_at`` descending, then id
+        descending), at most ``limit``: its live responses outside any conversation that none of its live responses
+        continues. A fork ends a chain of its own. The records come without their ``events`` (None)."""
+
+    @abc.abstractmethod
+    async def list_conversation_responses(self, conversation_id: str, owner: str | None) -> list[StoredResponse] | None:
+        """The live responses that added to the owner's conversation, oldest first (``created_at``, then id), without
+        their ``events``; None if the conversation is unknown."""
+
     @abc.abstractmethod
     async def ping(self) -> None:
         """Return if the database answers; raise `StorageUnavailable` otherwise (readiness)."""

@@ -4,9 +4,9 @@ exit, and private to one process, so it cannot serve several workers."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -22,6 +22,8 @@ from plano_proxy.storage.base import (
     page_of,
     with_item_ids,
 )
+
+_Listed = TypeVar("_Listed", StoredResponse, Conversation)
 
 
 @dataclass(slots=True)
@@ -217,8 +219,35 @@ class MemoryStore(Store):
             if conversation.conversation.owner == owner:
                 yield from conversation.items
 
+    async def list_conversations(self, owner: str | None, *, limit: int = 20) -> list[Conversation]:
+        owned = [entry.conversation for entry in self._conversations.values() if entry.conversation.owner == owner]
+        return _newest_first(owned, limit)
+
+    async def list_chains(self, owner: str | None, *, limit: int = 20) -> list[StoredResponse]:
+        live = [
+            entry.response for entry in self._responses.values() if not entry.deleted and entry.response.owner == owner
+        ]
+        continued = {record.previous_response_id for record in live}
+        ends = [record for record in live if record.conversation_id is None and record.id not in continued]
+        return [replace(record, events=None) for record in _newest_first(ends, limit)]
+
+    async def list_conversation_responses(self, conversation_id: str, owner: str | None) -> list[StoredResponse] | None:
+        if self._conversation(conversation_id, owner) is None:
+            return None
+        turns = [
+            replace(entry.response, events=None)
+            for entry in self._responses.values()
+            if not entry.deleted and entry.response.owner == owner and entry.response.conversation_id == conversation_id
+        ]
+        return sorted(turns, key=lambda record: (record.created_at, record.id))
+
     async def ping(self) -> None:
         return None
 
     async def close(self) -> None:
         return None
+
+
+def _newest_first(records: Iterable[_Listed], limit: int) -> list[_Listed]:
+    """Newest first: ``created_at`` descending, then id descending."""
+    return sorted(records, key=lambda record: (record.created_at, record.id), reverse=True)[:limit]

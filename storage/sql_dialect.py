@@ -56,6 +56,20 @@ _ITEMS_BY_ID = (
     "WHERE ci.item_id {item_id_in} AND c.owner {same} $2"
 )
 
+# Listed responses leave their events behind: a list never replays a stream, and events are the largest column.
+_LISTED = ", ".join("NULL AS events" if column == "events" else f"r.{column}" for column in RESPONSE_COLUMNS)
+
+# The last response of each of owner $1's chains (see `Store.list_chains`), newest first, at most $2. NOT IN over an
+# uncorrelated subquery: both databases build its set once (no index on previous_response_id needed), where a
+# correlated NOT EXISTS would scan the table once per response in SQLite.
+_CHAIN_ENDS = (
+    f"SELECT {_LISTED} FROM responses AS r "
+    "WHERE r.owner {same} $1 AND NOT r.deleted AND r.conversation_id IS NULL AND r.id NOT IN ("
+    "SELECT previous_response_id FROM responses "
+    "WHERE previous_response_id IS NOT NULL AND owner {same} $1 AND NOT deleted) "
+    "ORDER BY r.created_at DESC, r.id DESC LIMIT $2"
+)
+
 _INSERT_CONVERSATION = "INSERT INTO conversations (id, owner, created_at, metadata) VALUES ($1, $2, $3, $4)"
 
 
@@ -104,6 +118,9 @@ class SqlDialect:
     items_by_id: str
     input_items: Paging
     conversation_items: Paging
+    list_conversations: str
+    list_chains: str
+    conversation_responses: str
 
 
 def build_dialect(*, param: str, same: str, item_id_in: str, id_list: Callable[[list[str]], object]) -> SqlDialect:
@@ -161,4 +178,12 @@ def build_dialect(*, param: str, same: str, item_id_in: str, id_list: Callable[[
         items_by_id=sql(_ITEMS_BY_ID),
         input_items=paging("items", "response_id = $1 AND is_input"),
         conversation_items=paging("conversation_items", "conversation_id = $1"),
+        list_conversations=sql(
+            "SELECT * FROM conversations WHERE owner {same} $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+        ),
+        list_chains=sql(_CHAIN_ENDS),
+        conversation_responses=sql(
+            f"SELECT {_LISTED} FROM responses AS r WHERE r.conversation_id = $1 AND r.owner {{same}} $2 "
+            "AND NOT r.deleted ORDER BY r.created_at, r.id"
+        ),
     )

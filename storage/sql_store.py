@@ -240,6 +240,25 @@ class SqlStore(Store):
         ids = self._sql.id_list(list(item_ids))
         return items_by_id(await self._db.read(fetch(self._sql.items_by_id, ids, owner)))
 
+    # Listing
+
+    async def list_conversations(self, owner: str | None, *, limit: int = 20) -> list[Conversation]:
+        rows = await self._db.read(fetch(self._sql.list_conversations, owner, limit))
+        return [conversation_from_row(row) for row in rows]
+
+    async def list_chains(self, owner: str | None, *, limit: int = 20) -> list[StoredResponse]:
+        rows = await self._db.read(fetch(self._sql.list_chains, owner, limit))
+        return [response_from_row(row) for row in rows]
+
+    async def list_conversation_responses(self, conversation_id: str, owner: str | None) -> list[StoredResponse] | None:
+        return await self._db.read(self._conversation_responses(conversation_id, owner))
+
+    def _conversation_responses(self, conversation_id: str, owner: str | None) -> Program[list[StoredResponse] | None]:
+        if (yield from fetchrow(self._sql.owned_conversation, conversation_id, owner)) is None:
+            return None
+        rows = yield from fetch(self._sql.conversation_responses, conversation_id, owner)
+        return [response_from_row(row) for row in rows]
+
     # Paging
 
     def _page_if(
