@@ -25,6 +25,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from plano_proxy.storage.retention import PruneResult, StoreStats
 from plano_proxy.transformers.ids import random_id
 
 Item: TypeAlias = dict[str, Any]
@@ -257,6 +258,18 @@ class Store(abc.ABC):
     async def list_conversation_responses(self, conversation_id: str, owner: str | None) -> list[StoredResponse] | None:
         """The live responses that added to the owner's conversation, oldest first (``created_at``, then id), without
         their ``events``; None if the conversation is unknown."""
+
+    # Retention (the rule is in plano_proxy.storage.retention)
+
+    @abc.abstractmethod
+    async def prune(self, *, idle_before: int | None, max_bytes: int | None = None) -> PruneResult:
+        """Remove, for every owner, the chains and conversations idle since before ``idle_before`` (seconds since
+        the epoch), and the oldest others while more than ``max_bytes`` of JSON is stored; never a turn that the
+        history of a response kept needs."""
+
+    @abc.abstractmethod
+    async def stats(self) -> StoreStats:
+        """Rows and bytes of JSON held, for every owner."""
 
     @abc.abstractmethod
     async def ping(self) -> None:

@@ -22,6 +22,7 @@ from plano_proxy.storage.base import (
     page_of,
     with_item_ids,
 )
+from plano_proxy.storage.retention import PruneResult, ResponseSpan, StoreStats, expired, size_cutoff, unit_spans
 
 _Listed = TypeVar("_Listed", StoredResponse, Conversation)
 
@@ -241,6 +242,50 @@ class MemoryStore(Store):
         ]
         return sorted(turns, key=lambda record: (record.created_at, record.id))
 
+    # Retention
+
+    async def prune(self, *, idle_before: int | None, max_bytes: int | None = None) -> PruneResult:
+        cutoff = idle_before
+        if max_bytes is not None:
+            stats = await self.stats()
+            spans = unit_spans(self._spans(), self._conversation_spans())
+            by_size = size_cutoff(spans, stats.bytes, max_bytes)
+            if by_size is not None:
+                cutoff = by_size if cutoff is None else max(cutoff, by_size)
+        if cutoff is None:
+            return PruneResult()
+        conversations = [(c.conversation.id, c.conversation.created_at) for c in self._conversations.values()]
+        responses, gone_conversations = expired(self._spans(), conversations, cutoff)
+        for response_id in responses:
+            del self._responses[response_id]
+        for conversation_id in gone_conversations:
+            del self._conversations[conversation_id]
+        return PruneResult(len(responses), len(gone_conversations))
+
+    async def stats(self) -> StoreStats:
+        responses = self._spans()
+        conversations = self._conversation_spans()
+        return StoreStats(
+            responses=len(responses),
+            items=sum(len(e.input_items) + len(e.output_items) for e in self._responses.values()),
+            conversations=len(conversations),
+            conversation_items=sum(len(c.items) for c in self._conversations.values()),
+            bytes=sum(span.bytes for span in responses) + sum(size for _, _, size in conversations),
+        )
+
+    def _spans(self) -> list[ResponseSpan]:
+        return [
+            ResponseSpan(r.id, r.previous_response_id, r.conversation_id, r.created_at, _record_bytes(entry))
+            for entry in self._responses.values()
+            if (r := entry.response)
+        ]
+
+    def _conversation_spans(self) -> list[tuple[str, int, int]]:
+        return [
+            (entry.conversation.id, entry.conversation.created_at, sum(len(orjson.dumps(i)) for i in entry.items))
+            for entry in self._conversations.values()
+        ]
+
     async def ping(self) -> None:
         return None
 
@@ -251,3 +296,12 @@ class MemoryStore(Store):
 def _newest_first(records: Iterable[_Listed], limit: int) -> list[_Listed]:
     """Newest first: ``created_at`` descending, then id descending."""
     return sorted(records, key=lambda record: (record.created_at, record.id), reverse=True)[:limit]
+
+
+def _record_bytes(entry: _Entry) -> int:
+    """Bytes of JSON a SQL store would keep for this response: its record's JSON columns and its items."""
+    record = entry.response
+    columns = (record.request, record.output, record.usage, record.error, record.events)
+    return sum(len(orjson.dumps(c)) for c in columns if c is not None) + sum(
+        len(orjson.dumps(item)) for item in (*entry.input_items, *entry.output_items)
+    )

@@ -23,7 +23,9 @@ from plano_proxy.storage.sql_store import SqlStore
 
 T = TypeVar("T")
 
-POSTGRES = build_dialect(param="$", same="IS NOT DISTINCT FROM", item_id_in="= ANY($1::text[])", id_list=list)
+POSTGRES = build_dialect(
+    param="$", same="IS NOT DISTINCT FROM", item_id_in="= ANY($1::text[])", id_list=list, octets="OCTET_LENGTH({})"
+)
 
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # refused, unreachable, reset

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from plano_proxy.storage.base import Order
 from plano_proxy.storage.sql_common import RESPONSE_COLUMNS
+from plano_proxy.storage.sql_retention import RetentionSql, build_retention
 
 _LIVE = "id = $1 AND owner {same} $2 AND NOT deleted"
 """The response ``$1`` of owner ``$2``, unless deleted."""
@@ -121,10 +122,14 @@ class SqlDialect:
     list_conversations: str
     list_chains: str
     conversation_responses: str
+    retention: RetentionSql
 
 
-def build_dialect(*, param: str, same: str, item_id_in: str, id_list: Callable[[list[str]], object]) -> SqlDialect:
-    """The statements with the slots filled and ``$n`` parameters written ``{param}n``."""
+def build_dialect(
+    *, param: str, same: str, item_id_in: str, id_list: Callable[[list[str]], object], octets: str
+) -> SqlDialect:
+    """The statements with the slots filled and ``$n`` parameters written ``{param}n``; ``octets`` is the byte length
+    of a text column ``{}`` (for the retention's size figures)."""
 
     def sql(template: str) -> str:
         text = template.format(same=same, item_id_in=item_id_in)
@@ -186,4 +191,5 @@ def build_dialect(*, param: str, same: str, item_id_in: str, id_list: Callable[[
             f"SELECT {_LISTED} FROM responses AS r WHERE r.conversation_id = $1 AND r.owner {{same}} $2 "
             "AND NOT r.deleted ORDER BY r.created_at, r.id"
         ),
+        retention=build_retention(sql, octets.format, id_list),
     )

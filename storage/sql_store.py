@@ -38,6 +38,7 @@ from plano_proxy.storage.base import (
     with_item_ids,
 )
 from plano_proxy.storage.cache import CachedHistory, HistoryCache
+from plano_proxy.storage.retention import PruneResult, StoreStats
 from plano_proxy.storage.sql_common import (
     PreparedTurn,
     assemble_history,
@@ -62,6 +63,7 @@ from plano_proxy.storage.sql_executor import (
     fetchrow,
     fetchval,
 )
+from plano_proxy.storage.sql_retention import prune_program, stats_program
 
 
 class SqlStore(Store):
@@ -283,6 +285,17 @@ class SqlStore(Store):
         low, high = cursor_bounds(order, positions[0], positions[1])
         rows = yield from fetch(paging.rows(order), key, low, high, limit + 1)
         return page_from_bodies([row[0] for row in rows], limit)
+
+    # Retention
+
+    async def prune(self, *, idle_before: int | None, max_bytes: int | None = None) -> PruneResult:
+        result = await self._db.write(prune_program(self._sql.retention, idle_before, max_bytes))
+        if result.responses:
+            self._cache.clear()
+        return result
+
+    async def stats(self) -> StoreStats:
+        return await self._db.read(stats_program(self._sql.retention))
 
     async def ping(self) -> None:
         await self._db.read(fetchval("SELECT 1"))

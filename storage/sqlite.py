@@ -26,7 +26,13 @@ from plano_proxy.storage.sql_store import SqlStore
 
 T = TypeVar("T")
 
-SQLITE = build_dialect(param="?", same="IS", item_id_in="IN (SELECT value FROM json_each($1))", id_list=dumps)
+SQLITE = build_dialect(
+    param="?",
+    same="IS",
+    item_id_in="IN (SELECT value FROM json_each($1))",
+    id_list=dumps,
+    octets="LENGTH(CAST({} AS BLOB))",
+)
 
 # Primary result codes that mean "try again later", not "this data is wrong".
 _TRANSIENT_CODES = frozenset(
