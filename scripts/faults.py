@@ -7,9 +7,12 @@ Phases (each against a real ``plano-proxy serve`` process and the project's mock
 3. kill -9 under load, then a restart on the same SQLite file: every acknowledged response must be retrievable;
 4. PostgreSQL unreachable for a while (its TCP path is cut and restored): state requests get a clear 503, the gateway
    recovers by itself, nothing acknowledged is lost;
-5. fuzz: hypothesis-generated bodies on all three client APIs: no 5xx.
+5. fuzz: hypothesis-generated bodies on all three client APIs: no 5xx;
+6. deep fuzz: valid bodies of every client API mutated deep inside (`body_fuzzer`), on all three upstream kinds: no
+   5xx, no hang, the process up, a stored response and conversation unchanged.
 
-    python scripts/faults.py [--postgres postgresql://postgres@127.0.0.1:5432/test]
+    .venv/bin/python scripts/faults.py [--postgres postgresql://postgres@127.0.0.1:5432/test]
+        [--fuzz-bodies 5000] [--fuzz-seed 1]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from body_fuzzer import run_fuzz
 from mock_upstream import running_mock
 
 PLANO_PROXY = str(Path(sys.executable).with_name("plano-proxy"))
@@ -84,7 +88,8 @@ class Gateway:
             f"  - {{model: openai/gpt-4o-mini, access_key: k, base_url: '{mock_url}/v1', default: true,"
             " responses_api: false, retries: {attempts: 2, initial_delay: 20ms, max_delay: 1s}}\n"
             f"  - {{model: anthropic/claude-sonnet-4-5, access_key: k, base_url: '{mock_url}',"
-            " retries: {attempts: 2, initial_delay: 20ms, max_delay: 1s}}\n" + storage
+            " retries: {attempts: 2, initial_delay: 20ms, max_delay: 1s}}\n"
+            f"  - {{model: openai/gpt-4o, access_key: k, base_url: '{mock_url}/v1', responses_api: true}}\n" + storage
         )
         self.log = open(workdir / f"gateway_{self.port}.log", "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
@@ -345,9 +350,29 @@ def phase_fuzz(gateway: Gateway, tally: Tally, examples: int = 300) -> None:
         tally.leaked += 1
 
 
+def phase_deep_fuzz(gateway: Gateway, tally: Tally, bodies: int, seed: int) -> None:
+    status, kept = responses_turn(gateway.url, "kept through the deep fuzz")
+    before = get(f"{gateway.url}/v1/responses/{kept['id']}")[1] if status == 200 else None
+    result = asyncio.run(run_fuzz(gateway.url, bodies, seed))
+    tally.sent += result.sent
+    tally.bad_input_5xx += result.server_errors + result.hangs + result.broken
+    tally.notes.append(f"deep fuzz, seed {seed}: {result.summary()}")
+    tally.notes += [f"  {finding[:300]}" for finding in result.findings[:5]]
+    if gateway.process.poll() is not None:
+        tally.notes.append("the gateway died during the deep fuzz phase")
+        tally.leaked += 1
+    elif before is None or get(f"{gateway.url}/v1/responses/{kept['id']}")[1] != before:
+        tally.notes.append("a stored response changed during the deep fuzz phase")
+        tally.lost += 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--postgres", default="postgresql://postgres@127.0.0.1:5432/test", help="(default: %(default)s)"
+    )
+    parser.add_argument("--fuzz-bodies", type=int, default=5000, help="deep fuzz bodies (default: %(default)s)")
+    parser.add_argument("--fuzz-seed", type=int, default=1, help="the deep fuzz seed (default: %(default)s)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="plano-faults-"))
     tally = Tally()
@@ -355,7 +380,7 @@ def main() -> int:
 
     async def with_mock() -> None:
         async with running_mock() as mock_url:
-            await asyncio.to_thread(run_phases, workdir, mock_url, args.postgres, tally)
+            await asyncio.to_thread(run_phases, workdir, mock_url, args, tally)
 
     asyncio.run(with_mock())
     print(f"plano-proxy fault run ({time.monotonic() - started:.1f} s, workdir {workdir.name})")
@@ -375,16 +400,17 @@ def main() -> int:
     return 0 if tally.lost == tally.bad_input_5xx == tally.leaked == 0 else 1
 
 
-def run_phases(workdir: Path, mock_url: str, dsn: str, tally: Tally) -> None:
+def run_phases(workdir: Path, mock_url: str, args: argparse.Namespace, tally: Tally) -> None:
     gateway = Gateway(workdir, mock_url, f"state_storage: {{type: sqlite, path: '{workdir / 'main.db'}'}}\n")
     try:
         phase_upstream_faults(gateway, tally)
         phase_client_aborts(gateway, tally)
         phase_fuzz(gateway, tally)
+        phase_deep_fuzz(gateway, tally, args.fuzz_bodies, args.fuzz_seed)
     finally:
         gateway.stop()
     phase_kill_9(workdir, mock_url, tally)
-    phase_postgres_outage(workdir, mock_url, dsn, tally)
+    phase_postgres_outage(workdir, mock_url, args.postgres, tally)
 
 
 if __name__ == "__main__":

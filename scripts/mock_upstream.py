@@ -607,8 +607,24 @@ async def handle_models(request: web.Request) -> web.Response:
     )
 
 
+@web.middleware
+async def refuse_what_it_cannot_read(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A body the mock cannot make sense of is the client's 400, in the provider's format, as a real provider answers
+    a malformed request; the mock never answers it with a crash (a 500 the gateway would pass on as the provider's)."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as error:
+        message = f"The mock provider cannot read this request: {type(error).__name__}: {error}"
+        if "/messages" in request.path:
+            return anthropic_error(400, "invalid_request_error", message)
+        return openai_error(400, message, "invalid_request_error", None)
+
+
 def create_mock_app(config: MockConfig | None = None) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[refuse_what_it_cannot_read])
     app[REQUESTS] = deque(maxlen=KEPT_REQUESTS)
     app[FAULT_COUNTS] = {}
     app[ABORTED] = []

@@ -24,6 +24,7 @@ from plano_proxy.transformers.foreign import as_text, extra_fields
 from plano_proxy.transformers.media import make_data_url
 from plano_proxy.transformers.reasoning_codec import pack_anthropic_block, signature_to_openai
 from plano_proxy.transformers.tool_shapes import ANTHROPIC_TOOL_MODES
+from plano_proxy.transformers.validation import anthropic_expect, anthropic_optional
 
 READ_PARAMETERS = frozenset(
     {
@@ -85,6 +86,8 @@ def anthropic_request_to_canonical(body: MessagesBody) -> CanonicalRequest:
     thinking, metadata = _object(body, "thinking"), _object(body, "metadata")
     tool_choice, output_config = _object(body, "tool_choice"), _object(body, "output_config")
     tools, foreign_tools = _tools(body.get("tools"))
+    _check_sampling(body)
+    anthropic_optional(metadata.get("user_id"), str, "string", "metadata.user_id")
     return CanonicalRequest(
         model=str(body.get("model") or ""),
         items=tuple(items),
@@ -116,19 +119,35 @@ def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+def _check_sampling(body: dict[str, Any]) -> None:
+    for key in ("temperature", "top_p"):
+        anthropic_optional(body.get(key), (int, float), "number", key)
+    stops = body.get("stop_sequences")
+    anthropic_optional(stops, list, "list", "stop_sequences")
+    for index, stop in enumerate(stops or ()):
+        anthropic_expect(stop, str, "string", f"stop_sequences.{index}")
+
+
 def _system_text(system: Any) -> str | None:
     if system is None or isinstance(system, str):
         return system or None
-    if isinstance(system, list):
-        return "\n\n".join(block.get("text", "") for block in system if isinstance(block, dict)) or None
-    raise RequestError("system: Input should be a valid string or a list of text blocks", "system")
+    if not isinstance(system, list):
+        raise RequestError("system: Input should be a valid string or a list of text blocks", "system")
+    for index, block in enumerate(system):
+        anthropic_expect(block, dict, "dictionary", f"system.{index}")
+        anthropic_expect(block.get("text"), str, "string", f"system.{index}.text")
+    return "\n\n".join(block["text"] for block in system) or None
 
 
 def _message_items(message: dict[str, Any], where: str) -> list[Item]:
     role = message["role"]
     content = message["content"]
     blocks: list[dict[str, Any]] = [{"type": "text", "text": content}] if isinstance(content, str) else content
-    items: list[Item] = [_tool_result(b) for b in blocks if b["type"] == "tool_result"]
+    items: list[Item] = [
+        _tool_result(block, f"{where}.content.{index}")
+        for index, block in enumerate(blocks)
+        if block["type"] == "tool_result"
+    ]
     parts: list[dict[str, Any]] = []
     for index, block in enumerate(blocks):
         kind = block["type"]
@@ -136,18 +155,10 @@ def _message_items(message: dict[str, Any], where: str) -> list[Item]:
             continue
         if kind == "tool_use":
             items += _flush(role, parts)
-            arguments = orjson.dumps(block.get("input") or {}).decode()
-            items.append(
-                {
-                    "type": "function_call",
-                    "call_id": block.get("id", ""),
-                    "name": block.get("name", ""),
-                    "arguments": arguments,
-                }
-            )
+            items.append(_tool_use(block, f"{where}.content.{index}"))
         elif kind in ("thinking", "redacted_thinking"):
             items += _flush(role, parts)
-            items.append(_reasoning_item(block))
+            items.append(_reasoning_item(block, f"{where}.content.{index}"))
         else:
             parts.append(_part(block, role, f"{where}.content.{index}"))
     return items + _flush(role, parts)
@@ -164,26 +175,35 @@ def _flush(role: str, parts: list[dict[str, Any]]) -> list[Item]:
 def _part(block: dict[str, Any], role: str, where: str) -> dict[str, Any]:
     kind = block.get("type")
     if kind == "text":
-        text_type = "output_text" if role == "assistant" else "input_text"
-        part: dict[str, Any] = {"type": text_type, "text": str(block.get("text", ""))}
-        if text_type == "output_text":
-            part["annotations"] = []
-        return part
-    source = block.get("source") or {}
-    if kind == "image":
-        url = (
-            source.get("url")
-            if source.get("type") == "url"
-            else make_data_url(source.get("media_type", "image/png"), source.get("data", ""))
-        )
-        return {"type": "input_image", "image_url": url, "detail": "auto"}
-    if kind == "document" and source.get("type") == "base64":
-        return {
-            "type": "input_file",
-            "file_data": make_data_url(source.get("media_type", "application/pdf"), source.get("data", "")),
-            "filename": block.get("title"),
-        }
+        anthropic_expect(block.get("text"), str, "string", f"{where}.text")
+        if role == "assistant":
+            return {"type": "output_text", "text": block["text"], "annotations": []}
+        return {"type": "input_text", "text": block["text"]}
+    if kind in ("image", "document"):
+        return _media_part(block, where)
     return _foreign_part(block, role, where)
+
+
+def _media_part(block: dict[str, Any], where: str) -> dict[str, Any]:
+    """An image (base64 or URL) or a base64 document; other document sources cannot be carried."""
+    source = block.get("source")
+    anthropic_expect(source, dict, "dictionary", f"{where}.source")
+    if block["type"] == "image" and source.get("type") == "url":
+        anthropic_expect(source.get("url"), str, "string", f"{where}.source.url")
+        return {"type": "input_image", "image_url": source["url"], "detail": "auto"}
+    if source.get("type") != "base64":
+        raise RequestError(
+            f"{where}: content block type {block['type']!r} cannot be sent to this model's provider", where
+        )
+    default_type = "image/png" if block["type"] == "image" else "application/pdf"
+    media_type = source.get("media_type", default_type)
+    anthropic_expect(media_type, str, "string", f"{where}.source.media_type")
+    anthropic_expect(source.get("data"), str, "string", f"{where}.source.data")
+    url = make_data_url(media_type, source["data"])
+    if block["type"] == "image":
+        return {"type": "input_image", "image_url": url, "detail": "auto"}
+    anthropic_optional(block.get("title"), str, "string", f"{where}.title")
+    return {"type": "input_file", "file_data": url, "filename": block.get("title")}
 
 
 def _foreign_part(block: dict[str, Any], role: str, where: str) -> dict[str, Any]:
@@ -192,7 +212,8 @@ def _foreign_part(block: dict[str, Any], role: str, where: str) -> dict[str, Any
     kind = block.get("type")
     if not isinstance(kind, str) or not kind:
         raise RequestError(f"{where}.type: Field required", f"{where}.type")
-    if kind in ("image", "document") or "data" in (block.get("source") or {}):
+    source = block.get("source")
+    if kind in ("image", "document") or (isinstance(source, dict) and "data" in source):
         raise RequestError(f"{where}: content block type {kind!r} cannot be sent to this model's provider", where)
     text = block["text"] if isinstance(block.get("text"), str) else as_text(kind, block)
     if role == "assistant":
@@ -200,19 +221,35 @@ def _foreign_part(block: dict[str, Any], role: str, where: str) -> dict[str, Any
     return {"type": "input_text", "text": text}
 
 
-def _tool_result(block: dict[str, Any]) -> Item:
+def _tool_use(block: dict[str, Any], where: str) -> Item:
+    anthropic_expect(block.get("id"), str, "string", f"{where}.id")
+    anthropic_expect(block.get("name"), str, "string", f"{where}.name")
+    anthropic_optional(block.get("input"), dict, "dictionary", f"{where}.input")
+    arguments = orjson.dumps(block.get("input") or {}).decode()
+    return {"type": "function_call", "call_id": block["id"], "name": block["name"], "arguments": arguments}
+
+
+def _tool_result(block: dict[str, Any], where: str) -> Item:
+    anthropic_expect(block.get("tool_use_id"), str, "string", f"{where}.tool_use_id")
     content = block.get("content")
     if isinstance(content, list):
-        output: Any = [_part(b, "user", "tool_result") for b in content if isinstance(b, dict)]
+        output: Any = []
+        for index, part in enumerate(content):
+            anthropic_expect(part, dict, "dictionary", f"{where}.content.{index}")
+            output.append(_part(part, "user", f"{where}.content.{index}"))
     else:
-        output = content if isinstance(content, str) else ""
+        anthropic_optional(content, str, "string", f"{where}.content")
+        output = content or ""
     if block.get("is_error"):
         text = output if isinstance(output, str) else " ".join(p.get("text", "") for p in output)
         output = f"Error: {text}"
-    return {"type": "function_call_output", "call_id": block.get("tool_use_id", ""), "output": output}
+    return {"type": "function_call_output", "call_id": block["tool_use_id"], "output": output}
 
 
-def _reasoning_item(block: dict[str, Any]) -> Item:
+def _reasoning_item(block: dict[str, Any], where: str) -> Item:
+    field = "data" if block["type"] == "redacted_thinking" else "thinking"
+    anthropic_optional(block.get(field), str, "string", f"{where}.{field}")
+    anthropic_optional(block.get("signature"), str, "string", f"{where}.signature")
     openai_content = signature_to_openai(block.get("signature"))
     text = block.get("thinking", "")
     summary = [{"type": "summary_text", "text": text}] if text else []
@@ -233,6 +270,9 @@ def _tools(raw: Any) -> tuple[tuple[FunctionTool, ...], tuple[dict[str, Any], ..
         if tool.get("type") not in (None, "custom"):
             foreign.append(tool)
             continue
+        anthropic_optional(tool.get("description"), str, "string", f"tools.{index}.description")
+        anthropic_optional(tool.get("input_schema"), dict, "dictionary", f"tools.{index}.input_schema")
+        anthropic_optional(tool.get("strict"), bool, "boolean", f"tools.{index}.strict")
         tools.append(FunctionTool(tool["name"], tool.get("description"), tool.get("input_schema"), tool.get("strict")))
     return tuple(tools), tuple(foreign)
 
@@ -241,17 +281,21 @@ def _tool_choice(raw: Any) -> ToolChoice | None:
     kind = raw.get("type") if isinstance(raw, dict) else None
     if kind is None:
         return None
+    anthropic_expect(kind, str, "string", "tool_choice.type")
     if kind in _CANONICAL_MODES:
         return ToolChoice(_CANONICAL_MODES[kind])  # type: ignore[arg-type]
     if kind == "tool":
-        return ToolChoice("function", raw.get("name"))
+        anthropic_expect(raw.get("name"), str, "string", "tool_choice.name")
+        return ToolChoice("function", raw["name"])
     raise RequestError(f"tool_choice.type: {kind!r} is not one of auto, any, tool, none", "tool_choice.type")
 
 
 def _reasoning(thinking: dict[str, Any], output_config: dict[str, Any]) -> Reasoning | None:
     kind = thinking.get("type")
+    anthropic_optional(output_config.get("effort"), str, "string", "output_config.effort")
     if kind == "enabled":
-        budget = int(thinking.get("budget_tokens") or THINKING_BUDGETS["medium"])
+        anthropic_optional(thinking.get("budget_tokens"), int, "integer", "thinking.budget_tokens")
+        budget = thinking.get("budget_tokens") or THINKING_BUDGETS["medium"]
         effort = next(
             (name for name, limit in (("high", 10000), ("medium", 5000), ("low", 2000)) if budget >= limit), "minimal"
         )
@@ -263,6 +307,9 @@ def _reasoning(thinking: dict[str, Any], output_config: dict[str, Any]) -> Reaso
 
 def _output_format(output_config: dict[str, Any]) -> OutputFormat | None:
     fmt = output_config.get("format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        return OutputFormat("json_schema", fmt.get("name"), fmt.get("schema"), True)
-    return None
+    anthropic_optional(fmt, dict, "dictionary", "output_config.format")
+    if fmt is None or fmt.get("type") != "json_schema":
+        return None
+    anthropic_optional(fmt.get("name"), str, "string", "output_config.format.name")
+    anthropic_expect(fmt.get("schema"), dict, "dictionary", "output_config.format.schema")
+    return OutputFormat("json_schema", fmt.get("name"), fmt["schema"], True)

@@ -16,7 +16,7 @@ from plano_proxy.transformers.canonical import CanonicalRequest, FunctionTool, I
 from plano_proxy.transformers.errors import RequestError
 from plano_proxy.transformers.foreign import extra_fields
 from plano_proxy.transformers.tool_shapes import OPENAI_TOOL_MODES
-from plano_proxy.transformers.validation import Expected, check_types, expect, missing
+from plano_proxy.transformers.validation import Expected, check_types, expect, missing, optional, wrong_type
 
 READ_PARAMETERS = frozenset(
     {
@@ -27,6 +27,13 @@ READ_PARAMETERS = frozenset(
 )  # fmt: skip
 """What the gateway reads of a Chat request; every other parameter goes to a Chat upstream as sent."""
 _ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+_READ_TYPES: dict[str, Expected] = {
+    "parallel_tool_calls": (bool, "a boolean"),
+    "reasoning_effort": (str, "a string"),
+    "user": (str, "a string"),
+    "safety_identifier": (str, "a string"),
+}
+"""Fields only the translated path reads (the byte relay passes them to the provider, whose check they get)."""
 _TYPES: dict[str, Expected] = {
     "stream": (bool, "a boolean"),
     "max_tokens": (int, "an integer"),
@@ -75,6 +82,8 @@ def check_chat_request(body: dict[str, Any]) -> ChatBody:
 
 def chat_request_to_canonical(body: ChatBody) -> CanonicalRequest:
     _check_one_choice(body.get("n"))
+    check_types(body, _READ_TYPES)
+    optional((body.get("stream_options") or {}).get("include_usage"), bool, "a boolean", "stream_options.include_usage")
     items: list[Item] = []
     for index, message in enumerate(body["messages"]):
         items += _message_items(message, f"messages[{index}]")
@@ -122,6 +131,8 @@ def _message_items(message: dict[str, Any], where: str) -> list[Item]:
     role = message["role"]
     content = message.get("content")
     if role in ("tool", "function"):
+        optional(message.get("tool_call_id"), str, "a string", f"{where}.tool_call_id")
+        optional(message.get("name"), str, "a string", f"{where}.name")
         call_id = message.get("tool_call_id") or message.get("name") or ""
         return [{"type": "function_call_output", "call_id": call_id, "output": _plain_text(content, where)}]
     if role == "assistant":
@@ -133,7 +144,9 @@ def _message_items(message: dict[str, Any], where: str) -> list[Item]:
 def _assistant_items(message: dict[str, Any], where: str) -> list[Item]:
     items: list[Item] = []
     reasoning = message.get("reasoning_content")
-    if isinstance(reasoning, str) and reasoning:
+    optional(reasoning, str, "a string", f"{where}.reasoning_content")
+    optional(message.get("refusal"), str, "a string", f"{where}.refusal")
+    if reasoning:
         items.append(
             {"type": "reasoning", "summary": [{"type": "summary_text", "text": reasoning}], "encrypted_content": None}
         )
@@ -150,13 +163,17 @@ def _assistant_items(message: dict[str, Any], where: str) -> list[Item]:
         items.append(
             {"type": "message", "role": "assistant", "content": [{"type": "refusal", "refusal": message["refusal"]}]}
         )
-    for index, call in enumerate(message.get("tool_calls") or []):
+    calls = message.get("tool_calls")
+    optional(calls, list, "an array", f"{where}.tool_calls")
+    for index, call in enumerate(calls or []):
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise RequestError(
                 f"Invalid '{where}.tool_calls[{index}]': a function with a name is required.",
                 f"{where}.tool_calls[{index}]",
             )
+        optional(call.get("id"), str, "a string", f"{where}.tool_calls[{index}].id")
+        optional(function.get("arguments"), str, "a string", f"{where}.tool_calls[{index}].function.arguments")
         items.append(
             {
                 "type": "function_call",
@@ -188,11 +205,13 @@ def _input_part(part: Any, where: str) -> dict[str, Any]:
         if not isinstance(url, str):
             raise RequestError(f"Invalid '{where}.image_url': a url is required.", f"{where}.image_url")
         detail = image.get("detail", "auto") if isinstance(image, dict) else "auto"
+        expect(detail, str, "a string", f"{where}.image_url.detail")
         return {"type": "input_image", "image_url": url, "detail": detail}
     if kind == "file":
-        file = part.get("file") or {}
-        if not isinstance(file.get("file_data"), str):
+        file = part.get("file")
+        if not isinstance(file, dict) or not isinstance(file.get("file_data"), str):
             raise RequestError(f"Invalid '{where}.file': only inline file_data is supported.", f"{where}.file")
+        optional(file.get("filename"), str, "a string", f"{where}.file.filename")
         return {"type": "input_file", "file_data": file["file_data"], "filename": file.get("filename")}
     if kind == "input_audio":
         raise RequestError(f"Audio input ('{where}') is not supported by this gateway.", where)
@@ -206,8 +225,11 @@ def _plain_text(content: Any, where: str) -> str:
     if content is None or isinstance(content, str):
         return content or ""
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    raise RequestError(f"Invalid type for '{where}.content'.", f"{where}.content")
+        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        for index, text in enumerate(texts):
+            expect(text, str, "a string", f"{where}.content[{index}].text")
+        return "".join(texts)
+    raise RequestError(wrong_type(f"{where}.content", "a string or an array", content), f"{where}.content")
 
 
 def _tools(raw: Any) -> tuple[tuple[FunctionTool, ...], tuple[dict[str, Any], ...]]:
@@ -230,6 +252,10 @@ def _tools(raw: Any) -> tuple[tuple[FunctionTool, ...], tuple[dict[str, Any], ..
             raise RequestError(
                 f"Missing required parameter: 'tools[{index}].function.name'.", f"tools[{index}].function.name"
             )
+        where = f"tools[{index}].function"
+        optional(function.get("description"), str, "a string", f"{where}.description")
+        optional(function.get("parameters"), dict, "an object", f"{where}.parameters")
+        optional(function.get("strict"), bool, "a boolean", f"{where}.strict")
         tools.append(
             FunctionTool(
                 function["name"], function.get("description"), function.get("parameters"), function.get("strict")
@@ -243,8 +269,9 @@ def _tool_choice(raw: Any) -> ToolChoice | None:
         return None
     if raw in OPENAI_TOOL_MODES:
         return ToolChoice(raw)
-    if isinstance(raw, dict) and isinstance((raw.get("function") or {}).get("name"), str):
-        return ToolChoice("function", raw["function"]["name"])
+    function = raw.get("function") if isinstance(raw, dict) else None
+    if isinstance(function, dict) and isinstance(function.get("name"), str):
+        return ToolChoice("function", function["name"])
     raise RequestError(f"Invalid value for 'tool_choice': {raw!r}.", "tool_choice")
 
 
@@ -264,6 +291,10 @@ def _output_format(raw: Any) -> OutputFormat | None:
     kind = raw.get("type") if isinstance(raw, dict) else None
     if kind == "json_schema":
         schema = raw.get("json_schema") or {}
+        expect(schema, dict, "an object", "response_format.json_schema")
+        optional(schema.get("name"), str, "a string", "response_format.json_schema.name")
+        optional(schema.get("schema"), dict, "an object", "response_format.json_schema.schema")
+        optional(schema.get("strict"), bool, "a boolean", "response_format.json_schema.strict")
         return OutputFormat("json_schema", schema.get("name"), schema.get("schema"), schema.get("strict"))
     if kind in ("text", "json_object"):
         return OutputFormat(kind)

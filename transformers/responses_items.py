@@ -29,7 +29,7 @@ from plano_proxy.transformers.canonical import Item
 from plano_proxy.transformers.compaction import parse_compaction_item
 from plano_proxy.transformers.errors import RequestError
 from plano_proxy.transformers.media import make_data_url
-from plano_proxy.transformers.validation import expect, invalid_value, missing, wrong_type
+from plano_proxy.transformers.validation import expect, invalid_value, missing, optional, wrong_type
 
 _ROLES = ("user", "assistant", "system", "developer")
 _IMAGE_DETAILS = ("low", "high", "auto", "original")
@@ -51,9 +51,10 @@ def _item(raw: Any, where: str) -> Item:
         kind = "item_reference" if "role" not in raw and "id" in raw else "message"
     if not isinstance(kind, str) or not kind:
         raise RequestError(wrong_type(f"{where}.type", "a string", kind), f"{where}.type")
+    optional(raw.get("id"), str, "a string", f"{where}.id")
     parser = _ITEM_PARSERS.get(kind)
     if parser is None:
-        return dict(raw)
+        return {key: value for key, value in raw.items() if key != "id" or value}
     item = parser(raw, where)
     if kind != "item_reference" and isinstance(raw.get("id"), str) and raw["id"]:
         item = {"id": raw["id"], **item}

@@ -15,11 +15,7 @@ Expected: TypeAlias = tuple[type | tuple[type, ...], str]
 def check_types(body: Mapping[str, Any], expected: Mapping[str, Expected]) -> None:
     """Raise `RequestError` for the first present, non-null field whose JSON type is wrong (a boolean is no number)."""
     for name, (types, described) in expected.items():
-        value = body.get(name)
-        if value is None:
-            continue
-        if (isinstance(value, bool) and types is not bool) or not isinstance(value, types):
-            raise RequestError(wrong_type(name, described, value), name)
+        optional(body.get(name), types, described, name)
 
 
 def wrong_type(where: str, expected: str, value: Any) -> str:
@@ -42,8 +38,7 @@ def describe(value: Any) -> str:
 
 def expect(value: Any, types: type | tuple[type, ...], described: str, param: str) -> None:
     """Raise OpenAI's ``Invalid type`` error unless `value` has one of `types` (a boolean is no number)."""
-    allowed = types if isinstance(types, tuple) else (types,)
-    if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, types):
+    if not is_of(value, types):
         raise RequestError(wrong_type(param, described, value), param)
 
 
@@ -60,3 +55,27 @@ def _supported(values: Iterable[str]) -> str:
     if len(quoted) <= 2:
         return " and ".join(quoted)
     return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
+
+
+def is_of(value: Any, types: type | tuple[type, ...]) -> bool:
+    """`isinstance`, except that a boolean is no number."""
+    allowed = types if isinstance(types, tuple) else (types,)
+    return isinstance(value, types) and (not isinstance(value, bool) or bool in allowed)
+
+
+def anthropic_expect(value: Any, types: type | tuple[type, ...], described: str, where: str) -> None:
+    """Raise Anthropic's wording (``messages.0.content.1.text: Input should be a valid string``) unless `value` has
+    one of `types`."""
+    if not is_of(value, types):
+        raise RequestError(f"{where}: Input should be a valid {described}", where)
+
+
+def anthropic_optional(value: Any, types: type | tuple[type, ...], described: str, where: str) -> None:
+    if value is not None:
+        anthropic_expect(value, types, described, where)
+
+
+def optional(value: Any, types: type | tuple[type, ...], described: str, param: str) -> None:
+    """OpenAI's ``Invalid type`` error unless `value` is absent (None) or has one of `types`."""
+    if value is not None:
+        expect(value, types, described, param)
