@@ -33,6 +33,10 @@ class Metrics:
     writer_queue: Gauge
     commit_latency: Histogram
     ignored_params: Counter
+    internal_errors: Counter
+    state_rows: Gauge
+    state_bytes: Gauge
+    state_pruned: Counter
 
 
 def create_metrics(multiprocess: bool) -> Metrics:
@@ -86,10 +90,35 @@ def create_metrics(multiprocess: bool) -> Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=target,
         ),
+        internal_errors=Counter(
+            "plano_internal_errors",
+            "Requests that failed inside the gateway (a bug, answered with a 500 and logged), by endpoint.",
+            ("endpoint",),
+            registry=target,
+        ),
         ignored_params=Counter(
             "plano_ignored_params",
             "Request fields and tools a translated provider did not receive, by endpoint, provider and name.",
             ("endpoint", "provider", "param"),
+            registry=target,
+        ),
+        state_rows=Gauge(
+            "plano_state_rows",
+            "Rows in the state store, by table, as of the last retention sweep.",
+            ("table",),
+            registry=target,
+            multiprocess_mode="max",
+        ),
+        state_bytes=Gauge(
+            "plano_state_bytes",
+            "Bytes of JSON in the state store (what state_storage.retention.max_size limits), as of the last sweep.",
+            registry=target,
+            multiprocess_mode="max",
+        ),
+        state_pruned=Counter(
+            "plano_state_pruned",
+            "Responses and conversations removed by retention, by kind.",
+            ("kind",),
             registry=target,
         ),
     )
@@ -113,12 +142,12 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 def observe_request(request: web.Request, status: int) -> None:
     metrics = request.app[METRICS]
     record = request[ACCESS]
-    endpoint = _route_template(request)
+    endpoint = route_template(request)
     metrics.requests.labels(endpoint, record.model or "", record.provider or "", str(status)).inc()
     metrics.latency.labels(endpoint, "true" if record.stream else "false").observe(time.perf_counter() - record.started)
 
 
-def _route_template(request: web.Request) -> str:
+def route_template(request: web.Request) -> str:
     """The route's pattern (``/v1/responses/{response_id}``), so ids never become label values."""
     route = request.match_info.route
     resource = route.resource

@@ -25,7 +25,7 @@ from plano_proxy.proxy.errors import (
 )
 from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.ignored_params import IGNORED_HEADER
-from plano_proxy.proxy.metrics import observe_request
+from plano_proxy.proxy.metrics import METRICS, observe_request, route_template
 from plano_proxy.proxy.web_json import json_response
 from plano_proxy.transformers.errors import RequestError
 
@@ -101,8 +101,11 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPMethodNotAllowed:
         return render_error(request, MethodNotAllowed(f"Method {request.method} is not allowed for {request.path}."))
     except Exception:
-        # A bug, not a client error: logged with its traceback, answered in the client's format.
+        # A bug, not a client error: bad input is refused by the parsers' checks (RequestError) before any of it is
+        # used, so whatever escapes is the gateway's own fault and is never passed off as the client's. It is logged
+        # with its traceback and request id, counted, and answered in the client's format.
         log.exception("unhandled_error", request_id=request[ACCESS].request_id, endpoint=request.path)
+        request.app[METRICS].internal_errors.labels(route_template(request)).inc()
         return render_error(request, GatewayError("The gateway failed to handle this request."))
 
 
