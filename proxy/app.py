@@ -32,6 +32,7 @@ from plano_proxy.proxy.config import Config
 from plano_proxy.proxy.cors import add_cors_headers, cors_middleware
 from plano_proxy.proxy.metrics import METRICS, create_metrics, metrics_endpoint
 from plano_proxy.proxy.middleware import add_gateway_headers, gateway_middleware
+from plano_proxy.proxy.sweeper import state_sweeper
 from plano_proxy.proxy.upstream.client import create_session
 from plano_proxy.proxy.upstream.routing import ModelTable
 from plano_proxy.proxy.web_json import json_response
@@ -53,6 +54,7 @@ def create_app(config: Config, *, multiprocess_metrics: bool = False) -> web.App
     app.cleanup_ctx.append(_upstream_session)
     if config.state_storage is not None:
         app.cleanup_ctx.append(_state_store)
+        app.cleanup_ctx.append(state_sweeper)  # retention, and the store's size in the metrics
     _add_routes(app.router)
     return app
 

@@ -1,4 +1,9 @@
-"""The ``plano-proxy`` command: ``serve`` runs the gateway, ``check`` validates a config and prints its models."""
+"""The ``plano-proxy`` command: ``serve`` runs the gateway, ``check`` validates a config and prints its models,
+``migrate`` brings the state store's schema up to date, ``prune`` applies the retention policy once.
+
+Exit statuses are listed in `plano_proxy.proxy.startup`: 0 done, 2 invalid config or command line, 3 PostgreSQL
+unreachable, 4 SQLite file not writable, 5 listen address in use; anything else unexpected is 1, with a traceback.
+"""
 
 from __future__ import annotations
 
@@ -10,64 +15,169 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
-from typing import Any
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import structlog
 from aiohttp import web
 
 from plano_proxy.proxy.app import create_app
-from plano_proxy.proxy.config import Config, ConfigError, load_config
+from plano_proxy.proxy.config import Config, ConfigError, Retention, load_config
+from plano_proxy.proxy.config.values import duration, size
 from plano_proxy.proxy.logs import LogFormat, configure_logging
 from plano_proxy.proxy.metrics import MULTIPROCESS_ENV
+from plano_proxy.proxy.startup import EXIT_CONFIG, Failure, explain, listening_line
+from plano_proxy.proxy.sweeper import apply_retention
 from plano_proxy.proxy.upstream.routing import ModelTable
-from plano_proxy.storage import StorageUnavailable, open_store
+from plano_proxy.storage import Store, open_store
 
 log = structlog.get_logger("plano_proxy.cli")
+T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"plano-proxy: invalid config {args.config}: {exc}", file=sys.stderr)
-        return 2
+    # Only serve calls providers: the other commands work without their keys.
+    config = _load(args.config, keys_required=args.command == "serve")
+    if config is None:
+        return EXIT_CONFIG
     if args.command == "check":
-        for key in config.ignored_keys:  # the command's own report, beside the table it prints
-            print(
-                f"plano-proxy: warning: {args.config}: {key} is not a setting plano-proxy reads; it is ignored",
-                file=sys.stderr,
-            )
-        print(model_table(config))
-        return 0
-    if args.command == "migrate":
-        return migrate(config)
+        return check(config, args)
+    if args.command in ("migrate", "prune"):
+        unset = [problem for problem in config.unset_variables if problem.startswith("state_storage")]
+        if unset:
+            _say_problems(args.config, unset)
+            return EXIT_CONFIG
+        command = migrate if args.command == "migrate" else prune
+        return _explained(lambda: command(config, args), config, args.debug)
     return serve(config, args)
 
 
-def migrate(config: Config) -> int:
+def _load(path: str, *, keys_required: bool) -> Config | None:
+    try:
+        return load_config(path, keys_required=keys_required)
+    except ConfigError as exc:
+        _say_problems(path, list(exc.problems))
+        return None
+
+
+def _say_problems(path: str, problems: list[str]) -> None:
+    if len(problems) == 1:
+        print(f"plano-proxy: invalid config {path}: {problems[0]}", file=sys.stderr)
+        return
+    print(f"plano-proxy: invalid config {path}: {len(problems)} problems", file=sys.stderr)
+    for problem in problems:
+        print(f"  - {problem}", file=sys.stderr)
+
+
+def _explained(run: Callable[[], int], config: Config, debug: bool, host: str | None = None, port: int = 0) -> int:
+    """Run a command; a failure with a known cause is one line (the traceback too with --debug) and its status."""
+    try:
+        return run()
+    except Exception as exc:
+        failure = explain(exc, config, host, port)
+        if failure is None:
+            raise
+        _say_failure(failure, exc, debug)
+        return failure.status
+
+
+def _say_failure(failure: Failure, exc: BaseException, debug: bool) -> None:
+    if debug:
+        traceback.print_exception(exc)
+    print(f"plano-proxy: {failure.message}", file=sys.stderr)
+
+
+def check(config: Config, args: argparse.Namespace) -> int:
+    for key in config.ignored_keys:  # the command's own report, beside the table it prints
+        print(
+            f"plano-proxy: warning: {args.config}: {key} is a Plano setting plano-proxy does not implement; "
+            "it is ignored",
+            file=sys.stderr,
+        )
+    for problem in config.unset_variables:
+        print(f"plano-proxy: warning: {args.config}: {problem}; serve needs it", file=sys.stderr)
+    print(model_table(config))
+    if args.strict and config.unset_variables:
+        count = len(config.unset_variables)
+        print(f"plano-proxy: --strict: {count} environment variable{'s' * (count > 1)} not set", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
+def migrate(config: Config, args: argparse.Namespace) -> int:
     """Opening a durable store applies its pending migrations (safely, if instances start at the same time)."""
     settings = config.state_storage
     if settings is None or settings.type == "memory":
         print("plano-proxy: nothing to migrate (no durable state_storage configured)")
         return 0
-
-    async def run() -> None:
-        options: dict[str, Any] = {"schema": settings.schema} if settings.schema else {}
-        store = await open_store(
-            settings.type, path=settings.path, connection_string=settings.connection_string, **options
-        )
-        await store.close()
-
-    try:
-        asyncio.run(run())
-    except StorageUnavailable as exc:
-        print(f"plano-proxy: the {settings.type} state store is unavailable: {exc}", file=sys.stderr)
-        return 1
+    asyncio.run(_with_store(config, _nothing))
     print(f"plano-proxy: {settings.type} state store is at the current schema version")
     return 0
+
+
+def prune(config: Config, args: argparse.Namespace) -> int:
+    """Apply the retention policy once, as the gateway's sweeper does; flags override the configured policy."""
+    settings = config.state_storage
+    configured = settings.retention if settings is not None else None
+    max_age = args.max_age if args.max_age is not None else (configured.max_age if configured else None)
+    max_size = args.max_size if args.max_size is not None else (configured.max_size if configured else None)
+    if settings is None or settings.type == "memory":
+        print("plano-proxy: nothing to prune (no durable state_storage configured)")
+        return 0
+    if max_age is None:
+        print(
+            "plano-proxy: no retention to apply: set state_storage.retention.max_age or pass --max-age",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    policy = Retention(max_age=max_age, max_size=max_size)
+
+    async def run(store: Store) -> str:
+        pruned = await apply_retention(store, policy)
+        stats = await store.stats()
+        return (
+            f"plano-proxy: pruned {pruned.responses} responses and {pruned.conversations} conversations idle "
+            f"for more than {_span(max_age)}{f' or over {max_size:,} bytes' if max_size else ''}; the store holds "
+            f"{stats.responses} responses, {stats.conversations} conversations, {stats.bytes:,} bytes of JSON"
+        )
+
+    print(asyncio.run(_with_store(config, run)))
+    return 0
+
+
+async def _nothing(store: Store) -> None:
+    return None
+
+
+async def _with_store(config: Config, work: Callable[[Store], Any]) -> Any:
+    settings = config.state_storage
+    assert settings is not None
+    options: dict[str, Any] = {"schema": settings.schema} if settings.schema else {}
+    store = await open_store(settings.type, path=settings.path, connection_string=settings.connection_string, **options)
+    try:
+        return await work(store)
+    finally:
+        await store.close()
+
+
+def _span(seconds: float) -> str:
+    for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= length and seconds % length == 0:
+            return f"{int(seconds // length)}{unit}"
+    return f"{seconds:g}s"
+
+
+def _typed(reader: Callable[[Any, str], T], what: str) -> Callable[[str], T]:
+    def parse(text: str) -> T:
+        try:
+            return reader(text, what)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,8 +187,17 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="run the gateway")
     check_cmd = commands.add_parser("check", help="validate a config and print its model table")
     migrate_cmd = commands.add_parser("migrate", help="apply schema migrations to the configured state store and exit")
-    for command in (serve_cmd, check_cmd, migrate_cmd):
+    prune_cmd = commands.add_parser("prune", help="remove idle chains and conversations from the state store once")
+    for command in (serve_cmd, check_cmd, migrate_cmd, prune_cmd):
         command.add_argument("--config", default="plano_config.yaml", help="path to plano_config.yaml")
+        command.add_argument("--debug", action="store_true", help="print the traceback of a failure")
+    check_cmd.add_argument(
+        "--strict", action="store_true", help="fail (exit 2) when a variable the config names is unset"
+    )
+    prune_cmd.add_argument(
+        "--max-age", type=_typed(duration, "--max-age"), help="remove what is idle for longer (e.g. 30d)"
+    )
+    prune_cmd.add_argument("--max-size", type=_typed(size, "--max-size"), help="then the oldest while over (e.g. 1GB)")
     serve_cmd.add_argument("--port", type=int, help="listen on this port instead of the listener's")
     serve_cmd.add_argument("--host", help="listen on this address instead of the listener's")
     serve_cmd.add_argument("--log-format", choices=("json", "console"), default="json")
@@ -96,10 +215,9 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     port = config.listener.port if args.port is None else args.port
     if args.workers < 1:
         print("plano-proxy: --workers must be at least 1", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     if args.workers == 1:
-        _run_worker(config, host, port, args.log_format, reuse_port=False)
-        return 0
+        return _run_worker(config, host, port, args.log_format, args.debug, reuse_port=False)
     if config.state_storage is not None and config.state_storage.type == "memory":
         print(
             "plano-proxy: the memory state store lives inside one process, so with --workers > 1 a follow-up "
@@ -107,24 +225,44 @@ def serve(config: Config, args: argparse.Namespace) -> int:
             "postgres, or run one worker",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_CONFIG
     return _run_workers(config, host, port, args)
 
 
-def _run_worker(config: Config, host: str, port: int, log_format: LogFormat, *, reuse_port: bool) -> None:
+def _run_worker(
+    config: Config, host: str, port: int, log_format: LogFormat, debug: bool, *, reuse_port: bool, workers: int = 1
+) -> int:
     configure_logging(log_format)
     _install_uvloop()
-    web.run_app(
-        create_app(config, multiprocess_metrics=reuse_port),
-        host=host,
-        port=port,
-        access_log=None,
-        print=None,
-        shutdown_timeout=config.listener.shutdown_grace,
-        reuse_port=reuse_port,
-        # A client that disconnects cancels its handler at once, which closes the upstream request with it.
-        handler_cancellation=True,
-    )
+    app = create_app(config, multiprocess_metrics=reuse_port)
+    grace = config.listener.shutdown_grace
+
+    async def shutting_down(app: web.Application) -> None:
+        log.info(f"shutting down: no new connections, open requests have up to {grace:g}s to finish")
+
+    app.on_shutdown.append(shutting_down)
+
+    def run() -> int:
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            access_log=None,
+            # Called once the port is bound: the line says what is running.
+            print=lambda *_: log.info(listening_line(config, host, port, workers)) if workers else None,
+            shutdown_timeout=grace,
+            reuse_port=reuse_port,
+            # A client that disconnects cancels its handler at once, which closes the upstream request with it.
+            handler_cancellation=True,
+        )
+        log.info("stopped cleanly")
+        return 0
+
+    return _explained(run, config, debug, host, port)
+
+
+def _worker_process(config: Config, host: str, port: int, args: argparse.Namespace, announce: int) -> None:
+    sys.exit(_run_worker(config, host, port, args.log_format, args.debug, reuse_port=True, workers=announce))
 
 
 def _run_workers(config: Config, host: str, port: int, args: argparse.Namespace) -> int:
@@ -134,8 +272,9 @@ def _run_workers(config: Config, host: str, port: int, args: argparse.Namespace)
     os.environ[MULTIPROCESS_ENV] = metrics_dir
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=_run_worker, args=(config, host, port, args.log_format), kwargs={"reuse_port": True})
-        for _ in range(args.workers)
+        # The first worker says what runs, for all of them.
+        context.Process(target=_worker_process, args=(config, host, port, args, args.workers if n == 0 else 0))
+        for n in range(args.workers)
     ]
     for worker in workers:
         worker.start()

@@ -9,7 +9,11 @@ from plano_proxy.proxy.upstream.providers import ProviderKind
 
 
 class ConfigError(Exception):
-    """The configuration cannot be used; the message names the key path and the value."""
+    """The configuration cannot be used: one problem a line, each naming its key path and the value."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +84,10 @@ class ProviderConfig:
     timeouts: Timeouts = Timeouts()
     retries: RetryPolicy = RetryPolicy()
     fallbacks: tuple[str, ...] = ()
+    """Models tried in order when this one fails before its answer starts (after its retries)."""
     passthrough_auth: bool = False
     """Send the caller's own key (``Authorization: Bearer`` or ``x-api-key``) to this provider, ``access_key`` being
     used only when the caller sends none."""
-    """Models tried in order when this one fails before its answer starts (after its retries)."""
 
     @property
     def qualified_name(self) -> str:
@@ -92,6 +96,16 @@ class ProviderConfig:
     @property
     def interface(self) -> str:
         return self.kind.interface
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long stored state is kept: whole chains and conversations idle for ``max_age`` seconds are removed, and
+    the oldest of them too while the store holds more than ``max_size`` bytes of JSON; checked every ``interval``."""
+
+    max_age: float
+    max_size: int | None = None
+    interval: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +119,7 @@ class StateStorage:
     store_chat_turns: bool = True
     """Store every chat completion so its id can be continued with ``metadata.response_id``; off, chat completions
     to OpenAI-compatible providers are relayed byte for byte and only continuations read state."""
+    retention: Retention | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,4 +144,7 @@ class Config:
     cors_origins: tuple[str, ...] = ()
     """Origins allowed to call the gateway from a browser (``"*"`` for any); empty turns CORS off."""
     ignored_keys: tuple[str, ...] = ()
-    """Key paths in the file that no setting reads (a typo, or a Plano setting plano-proxy does not implement)."""
+    """Key paths of Plano settings that plano-proxy does not implement (other unknown keys are errors)."""
+    unset_variables: tuple[str, ...] = ()
+    """Environment variables the file names that are not set, when loaded with ``keys_required=False`` (``check``):
+    one problem each, naming the key path and the variable."""

@@ -18,8 +18,11 @@ from plano_proxy.proxy.config.model import ConfigError
 _VAR = re.compile(
     r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
 )
-_DURATION = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)?\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_SIZE = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_SIZE_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 class Env:
@@ -87,5 +90,15 @@ def duration(value: Any, where: str) -> float:
         return float(value)
     match = _DURATION.match(str(value)) if isinstance(value, str) else None
     if match is None or float(match.group("number")) <= 0:
-        raise ConfigError(f"{where}: {value!r} is not a valid duration (for example 30s, 500ms, 5m)")
+        raise ConfigError(f"{where}: {value!r} is not a valid duration (for example 30s, 500ms, 5m, 7d)")
     return float(match.group("number")) * _DURATION_UNITS[match.group("unit")]
+
+
+def size(value: Any, where: str) -> int:
+    """Bytes, from a number or a number with a unit (``500MB``, ``2GiB``)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if match is None or float(match.group("number")) <= 0:
+        raise ConfigError(f"{where}: {value!r} is not a valid size (for example 500MB, 2GiB)")
+    return int(float(match.group("number")) * _SIZE_UNITS[(match.group("unit") or "").lower()])

@@ -32,13 +32,13 @@ def test_check_prints_model_table_without_keys() -> None:
     assert "warning" not in result.stderr  # every key of the shipped config is read
 
 
-def test_ignored_key_is_named_as_a_warning(tmp_path: Path) -> None:
-    """A key no setting reads (here a misspelt `timeouts`) is named on stderr; the config still loads."""
-    config = tmp_path / "typo.yaml"
-    config.write_text("model_providers:\n  - {model: ollama/llama3.1, timeout: 5s}\n")
+def test_plano_setting_is_named_as_a_warning(tmp_path: Path) -> None:
+    """A Plano setting plano-proxy does not implement is named on stderr; the config still loads."""
+    config = tmp_path / "plano.yaml"
+    config.write_text("prompt_targets: []\nmodel_providers:\n  - {model: ollama/llama3.1}\n")
     result = run_cli("check", "--config", str(config))
     assert result.returncode == 0, result.stderr
-    assert "model_providers[0].timeout is not a setting plano-proxy reads; it is ignored" in result.stderr
+    assert "prompt_targets is a Plano setting plano-proxy does not implement; it is ignored" in result.stderr
 
 
 def test_bad_config_names_its_key(tmp_path: Path) -> None:
@@ -47,14 +47,47 @@ def test_bad_config_names_its_key(tmp_path: Path) -> None:
     config.write_text("model_providers:\n  - model: ollama/llama3.1\n    timeouts: {idle: soon}\n")
     result = run_cli("check", "--config", str(config))
     assert result.returncode == 2
-    assert "model_providers[0].timeouts.idle: 'soon' is not a valid duration" in result.stderr
+    assert result.stderr == (
+        f"plano-proxy: invalid config {config}: model_providers[0].timeouts.idle: 'soon' is not a valid duration "
+        "(for example 30s, 500ms, 5m, 7d)\n"
+    )
 
 
-def test_missing_env_var_names_variable_and_provider(tmp_path: Path) -> None:
-    """An unset key variable is reported with the provider that needs it."""
-    result = run_cli("check", "--config", str(ROOT / "plano_config.yaml"), env={"PATH": "/usr/bin"})
+def test_every_problem_is_listed_with_suggestions(tmp_path: Path) -> None:
+    """Misspelt keys are errors with the key meant, all of them in one run, under one header line."""
+    config = tmp_path / "typos.yaml"
+    config.write_text("model_providers:\n  - {model: ollama/llama3.1, timeout: 5s}\nstate_storge: {type: sqlite}\n")
+    result = run_cli("check", "--config", str(config))
     assert result.returncode == 2
-    assert "environment variable OPENAI_API_KEY is not set (provider 'openai/gpt-4o-mini' needs it)" in result.stderr
+    assert result.stderr.splitlines() == [
+        f"plano-proxy: invalid config {config}: 2 problems",
+        "  - state_storge: unknown key, did you mean `state_storage`?",
+        "  - model_providers[0].timeout: unknown key, did you mean `timeouts`?",
+    ]
+
+
+def test_check_needs_no_keys_unless_strict() -> None:
+    """check on the shipped config without keys passes and lists each unset variable as a warning; --strict fails."""
+    shipped = str(ROOT / "plano_config.yaml")
+    result = run_cli("check", "--config", shipped, env={"PATH": "/usr/bin"})
+    assert result.returncode == 0, result.stderr
+    warnings = result.stderr.splitlines()
+    assert len(warnings) == 4 and all(line.startswith("plano-proxy: warning: ") for line in warnings)
+    assert "model_providers[0].access_key: environment variable OPENAI_API_KEY is not set " in warnings[0]
+    assert "ANTHROPIC_API_KEY" in warnings[2]
+    assert "openai/gpt-4o-mini (default)" in result.stdout
+    strict = run_cli("check", "--strict", "--config", shipped, env={"PATH": "/usr/bin"})
+    assert strict.returncode == 2
+    assert strict.stderr.splitlines()[-1] == "plano-proxy: --strict: 4 environment variables not set"
+
+
+def test_serve_refuses_unset_keys_naming_them_all() -> None:
+    """serve needs every key: each unset variable is named with the provider that needs it, in one run."""
+    result = run_cli("serve", "--config", str(ROOT / "plano_config.yaml"), env={"PATH": "/usr/bin"})
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].endswith("plano_config.yaml: 4 problems")
+    assert "environment variable OPENAI_API_KEY is not set (provider 'openai/gpt-4o-mini' needs it)" in lines[1]
 
 
 def test_serve_answers_sdk_and_logs_access_lines(tmp_path: Path, mock_upstream: ServerThread) -> None:
@@ -101,3 +134,10 @@ def test_serve_answers_sdk_and_logs_access_lines(tmp_path: Path, mock_upstream: 
     assert OPENAI_KEY not in log and ANTHROPIC_KEY not in log
     ignored = [json.loads(line) for line in log.splitlines() if '"config_key_ignored"' in line]
     assert [(entry["key"], entry["level"]) for entry in ignored] == [("prompt_targets", "warning")]
+    events = [json.loads(line)["event"] for line in log.splitlines() if line.startswith("{")]
+    state = f"state: sqlite at {tmp_path / 's.db'}"
+    assert f"listening on {gateway.url}, {state}, 6 models and 3 aliases" in events
+    assert events[-2:] == [
+        "shutting down: no new connections, open requests have up to 30s to finish",
+        "stopped cleanly",
+    ]

@@ -167,7 +167,7 @@ def test_legacy_llm_providers_name() -> None:
         (
             BASE + "state_storage: {type: postgres, connection_string: $PG_DSN}\n",
             ENV,
-            "state_storage: environment variable PG_DSN is not set",
+            "state_storage.connection_string: environment variable PG_DSN is not set",
         ),
         ("model_providers: {model: ollama/m}\n", ENV, "model_providers: expected a list"),
         ("model_providers: [\n", ENV, "the config is not valid YAML"),
@@ -203,21 +203,110 @@ def test_routing_rules() -> None:
     assert "openai/gpt-4o-mini" in caught.value.message
 
 
-def test_keys_no_setting_reads_are_named() -> None:
-    """A typo or a Plano setting plano-proxy does not implement is reported, not silently dropped; known ones are not."""
+def test_plano_settings_are_named_as_ignored() -> None:
+    """A Plano setting plano-proxy does not implement is named as ignored, and an x- key is an extension; both load."""
     text = (
-        "version: v0.4.0\nprompt_targets: []\n"
-        "listeners:\n  - {type: model, port: 12000, tracing: true}\n"
-        "model_providers:\n  - {model: openai/gpt-4o-mini, access_key: k, timeout: 5s, routing_preferences: []}\n"
-        "model_aliases:\n  fast: {target: gpt-4o-mini, weight: 2}\n"
-        "state_storage: {type: memory, ttl: 1h}\n"
+        "version: v0.4.0\nprompt_targets: []\nx-anchors: {key: &key k}\n"
+        "listeners:\n  - {type: model, port: 12000, router: plano_orchestrator_v1}\n"
+        "model_providers:\n  - {model: openai/gpt-4o-mini, access_key: *key, routing_preferences: [], x-team: a}\n"
+        "state_storage: {type: memory, x-note: dev only}\n"
     )
     assert parse(text).ignored_keys == (
         "prompt_targets",
-        "model_providers[0].timeout",
         "model_providers[0].routing_preferences",
-        "listeners[0].tracing",
-        "state_storage.ttl",
-        "model_aliases.fast.weight",
+        "listeners[0].router",
     )
     assert parse(BASE).ignored_keys == ()
+
+
+def test_unknown_keys_are_errors_with_a_suggestion() -> None:
+    """Every unknown key of the file is an error naming its path, with the closest known key when one is close."""
+    text = (
+        "model_provider:\n  - {model: openai/gpt-4o-mini, access_key: k}\n"
+        "state_storge: {type: sqlite}\n"
+        "listeners:\n  - {type: model, prot: 12000}\n"
+        "model_aliases:\n  fast: {target: gpt-4o-mini, weight: 2}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    assert caught.value.problems == (
+        "model_provider: unknown key, did you mean `model_providers`?",
+        "state_storge: unknown key, did you mean `state_storage`?",
+        "listeners[0].prot: unknown key, did you mean `port`?",
+        "model_aliases.fast.weight: unknown key; model_aliases.fast takes fallbacks, target "
+        "(prefix a key with x- to keep it as an extension)",
+    )
+
+
+def test_nested_unknown_keys() -> None:
+    """Unknown keys inside timeouts, retries and retention are named too."""
+    text = (
+        BASE.replace(
+            "    default: true",
+            "    default: true\n    timeouts: {idel: 5s}\n    retries: {attempt: 1}\n    timeout: 5s",
+        )
+        + "state_storage: {type: memory, retention: {max_age: 1d, max_sise: 1GB}}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    assert caught.value.problems == (
+        "model_providers[0].timeout: unknown key, did you mean `timeouts`?",
+        "model_providers[0].timeouts.idel: unknown key, did you mean `idle`?",
+        "model_providers[0].retries.attempt: unknown key, did you mean `attempts`?",
+        "state_storage.retention.max_sise: unknown key, did you mean `max_size`?",
+    )
+
+
+def test_every_problem_of_a_file_is_reported() -> None:
+    """Problems in several sections and providers come out together, in file order."""
+    text = (
+        "model_providers:\n"
+        "  - {model: openai/gpt-4o-mini, access_key: $NOPE, default: maybe}\n"
+        "  - {model: gpt-4o}\n"
+        "  - {model: ollama/m, max_tokens: lots, base_url: 'ftp://x'}\n"
+        "listeners:\n  - {type: model, port: abc}\n"
+        "state_storage: {type: redis}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse(text, {})
+    assert caught.value.problems == (
+        "model_providers[0].access_key: environment variable NOPE is not set (provider 'openai/gpt-4o-mini' needs it)",
+        "model_providers[0].default: 'maybe' is not true or false",
+        "model_providers[1].model: 'gpt-4o' is not of the form <provider>/<model-id>",
+        "model_providers[2].base_url: 'ftp://x' is not an http(s) URL",
+        "model_providers[2].max_tokens: 'lots' is not a valid integer",
+        "listeners[0].port: 'abc' is not a valid integer",
+        "state_storage.type: 'redis' is not one of memory, sqlite, postgres",
+    )
+
+
+def test_yaml_errors_name_file_line_and_column() -> None:
+    """A YAML syntax error names the file, the line and the column."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config("model_providers:\n  - model: a\n   bad: [1\n", {}, source="plano_config.yaml")
+    assert str(caught.value).startswith("the config is not valid YAML: plano_config.yaml, line 3, column 4:")
+
+
+def test_unset_variables_without_required_keys() -> None:
+    """Loaded for check (keys not required), unset variables are listed instead of failing the file."""
+    config = parse_config(textwrap.dedent(BASE), {"ANTHROPIC_API_KEY": "k"}, keys_required=False)
+    assert config.unset_variables == (
+        "model_providers[0].access_key: environment variable OPENAI_API_KEY is not set "
+        "(provider 'openai/gpt-4o-mini' needs it)",
+    )
+    assert config.providers[0].access_key is None
+
+
+def test_retention_settings() -> None:
+    """retention takes a maximum age (required) with days, an optional size and a sweep interval."""
+    storage = parse(BASE + "state_storage: {type: sqlite, retention: {max_age: 7d, max_size: 2GiB}}\n").state_storage
+    assert storage is not None and storage.retention is not None
+    assert (storage.retention.max_age, storage.retention.max_size, storage.retention.interval) == (
+        7 * 86400,
+        2 * 2**30,
+        600,
+    )
+    with pytest.raises(ConfigError, match=r"state_storage.retention.max_age: required"):
+        parse(BASE + "state_storage: {type: sqlite, retention: {max_size: 1GB}}\n")
+    with pytest.raises(ConfigError, match=r"state_storage.retention.max_size: 'big' is not a valid size"):
+        parse(BASE + "state_storage: {type: sqlite, retention: {max_age: 1d, max_size: big}}\n")
