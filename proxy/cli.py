@@ -229,18 +229,40 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     return _run_workers(config, host, port, args)
 
 
+class _Lifecycle:
+    """The lines that say the gateway runs (once its port is bound) and that it stops; one that failed to start
+    says only why."""
+
+    def __init__(self, config: Config, host: str, port: int, workers: int) -> None:
+        self._line = listening_line(config, host, port, workers)
+        self._grace = config.listener.shutdown_grace
+        self._announce = workers > 0
+        self.listening = False
+
+    def bound(self, *_: object) -> None:
+        """aiohttp's ``print``, called once the port is bound."""
+        self.listening = True
+        if self._announce:
+            log.info(self._line)
+
+    async def shutting_down(self, app: web.Application) -> None:
+        if self.listening and self._announce:
+            log.info(f"shutting down: no new connections, open requests have up to {self._grace:g}s to finish")
+
+    def stopped(self) -> None:
+        if self._announce:
+            log.info("stopped cleanly")
+
+
 def _run_worker(
     config: Config, host: str, port: int, log_format: LogFormat, debug: bool, *, reuse_port: bool, workers: int = 1
 ) -> int:
+    """``workers`` is the number the first worker announces; the others (0) say nothing of the lifecycle."""
     configure_logging(log_format)
     _install_uvloop()
     app = create_app(config, multiprocess_metrics=reuse_port)
-    grace = config.listener.shutdown_grace
-
-    async def shutting_down(app: web.Application) -> None:
-        log.info(f"shutting down: no new connections, open requests have up to {grace:g}s to finish")
-
-    app.on_shutdown.append(shutting_down)
+    lifecycle = _Lifecycle(config, host, port, workers)
+    app.on_shutdown.append(lifecycle.shutting_down)
 
     def run() -> int:
         web.run_app(
@@ -248,14 +270,13 @@ def _run_worker(
             host=host,
             port=port,
             access_log=None,
-            # Called once the port is bound: the line says what is running.
-            print=lambda *_: log.info(listening_line(config, host, port, workers)) if workers else None,
-            shutdown_timeout=grace,
+            print=lifecycle.bound,
+            shutdown_timeout=config.listener.shutdown_grace,
             reuse_port=reuse_port,
             # A client that disconnects cancels its handler at once, which closes the upstream request with it.
             handler_cancellation=True,
         )
-        log.info("stopped cleanly")
+        lifecycle.stopped()
         return 0
 
     return _explained(run, config, debug, host, port)
