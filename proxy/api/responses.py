@@ -42,7 +42,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         state=state,
         request=canonical,
         full=dataclasses.replace(canonical, items=(*state.history, *state.input_items)),
-        echo={**echo_fields(body), **state.echo()},
+        # Without a model the default provider answers, and the response names the model that did.
+        echo={**echo_fields(body), **state.echo(), **({} if body.get("model") else {"model": route.requested})},
         ids=with_response_id(random_id("resp_")),
         truncation=body.get("truncation"),
     )
@@ -66,10 +67,9 @@ async def create_response(request: web.Request) -> web.StreamResponse:
 
 
 def _route(request: web.Request, body: dict[str, Any]) -> Route:
-    """The Responses API reports an unknown model as a 400 on ``model``, unlike Chat Completions' 404."""
-    if "model" not in body:
-        raise InvalidRequest("Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+    """The Responses API reports an unknown model as a 400 on ``model``, unlike Chat Completions' 404. Without a
+    model the default provider answers, as on every client API (a 400 when none is marked default)."""
     try:
-        return resolve_route(request, body["model"])
+        return resolve_route(request, body.get("model"))
     except ModelNotFound as exc:
         raise InvalidRequest(exc.message, param="model", code="model_not_found") from exc
