@@ -16,6 +16,7 @@ from plano_proxy.proxy.api.home import home_page
 from plano_proxy.proxy.api.input_tokens import count_input_tokens
 from plano_proxy.proxy.api.messages import count_tokens, messages
 from plano_proxy.proxy.api.models import get_model, list_models
+from plano_proxy.proxy.api.playground import add_playground
 from plano_proxy.proxy.api.responses import create_response
 from plano_proxy.proxy.app_keys import (
     BACKGROUND_TASKS,
@@ -56,6 +57,8 @@ def create_app(config: Config, *, multiprocess_metrics: bool = False) -> web.App
         app.cleanup_ctx.append(_state_store)
         app.cleanup_ctx.append(state_sweeper)  # retention, and the store's size in the metrics
     _add_routes(app.router)
+    if config.playground.enabled:
+        add_playground(app)
     return app
 
 

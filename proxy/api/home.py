@@ -1,4 +1,5 @@
-"""``GET /`` (and ``HEAD /``): a small self-contained page naming the gateway's endpoints.
+"""``GET /`` (and ``HEAD /``): the playground, or, with the playground off, a small self-contained page naming the
+gateway's endpoints.
 
 Clients probe the root before their first request (Claude Code sends ``HEAD /``), so it answers 200 without a key,
 like the health endpoints. The page has no scripts and no external assets: it works offline and needs no build.
@@ -7,6 +8,8 @@ like the health endpoints. The page has no scripts and no external assets: it wo
 from __future__ import annotations
 
 from aiohttp import web
+
+from plano_proxy.proxy.api import playground
 
 HOME_PAGE = """<!doctype html>
 <html lang="en">
@@ -55,5 +58,6 @@ code { font: 13px ui-monospace, monospace; white-space: nowrap; }
 
 
 async def home_page(request: web.Request) -> web.Response:
-    """Served for ``HEAD /`` too: aiohttp answers a GET route's HEAD with the same headers and no body."""
-    return web.Response(text=HOME_PAGE, content_type="text/html")
+    """The playground (`playground`), or this page when ``playground.enabled`` is false. Served for ``HEAD /`` too:
+    aiohttp answers a GET route's HEAD with the same headers and no body."""
+    return playground.page(request) or web.Response(text=HOME_PAGE, content_type="text/html")

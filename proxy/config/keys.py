@@ -28,6 +28,7 @@ _TOP = frozenset(
         "max_body_bytes",
         "cors",
         "gateway_keys",
+        "playground",
     }
 )
 _LISTENER = frozenset({"type", "name", "address", "port", "timeout", "shutdown_grace", "upstream_connections"})
@@ -56,6 +57,7 @@ _RETENTION = frozenset({"max_age", "max_size", "interval"})
 _ALIAS = frozenset({"target", "fallbacks"})
 _GATEWAY_KEY = frozenset({"name", "key", "key_sha256"})
 _CORS = frozenset({"allowed_origins"})
+_PLAYGROUND = frozenset({"enabled", "keep_upstream_requests"})
 _TIMEOUTS = frozenset({"connect", "first_byte", "idle"})
 _RETRIES = frozenset({"attempts", "initial_delay", "max_delay"})
 
@@ -142,6 +144,7 @@ def check_keys(root: dict[str, Any]) -> KeyReport:
     if isinstance(storage, dict):
         walk.section(storage.get("retention"), _RETENTION, "state_storage.retention.")
     walk.section(root.get("cors"), _CORS, "cors.")
+    walk.section(root.get("playground"), _PLAYGROUND, "playground.")
     aliases = root.get("model_aliases")
     if isinstance(aliases, dict):
         for name, alias in aliases.items():

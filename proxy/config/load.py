@@ -20,6 +20,7 @@ from plano_proxy.proxy.config.model import (
     ConfigError,
     GatewayKey,
     Listener,
+    Playground,
     ProviderConfig,
     Retention,
     RetryPolicy,
@@ -107,6 +108,7 @@ def parse_config(
         ),
         alias_fallbacks=alias_fallbacks,
         cors_origins=problems.read(_cors, root.get("cors"), default=()),
+        playground=problems.read(_playground, root.get("playground"), default=Playground()),
         gateway_keys=gateway_keys,
         ignored_keys=keys.ignored,
         unset_variables=tuple(problems.unset),
@@ -172,6 +174,16 @@ def _cors(raw: Any) -> tuple[str, ...]:
     return tuple(
         string(origin, f"cors.allowed_origins[{i}]")
         for i, origin in enumerate(list_of(origins, "cors.allowed_origins"))
+    )
+
+
+def _playground(raw: Any) -> Playground:
+    if raw is None:
+        return Playground()
+    item = mapping(raw, "playground")
+    return Playground(
+        enabled=boolean(item.get("enabled", True), "playground.enabled"),
+        keep_upstream_requests=boolean(item.get("keep_upstream_requests", False), "playground.keep_upstream_requests"),
     )
 
 

@@ -131,6 +131,15 @@ class GatewayKey:
 
 
 @dataclass(frozen=True, slots=True)
+class Playground:
+    enabled: bool = True
+    """Serve the playground at ``/``; off, ``/`` is a small page naming the endpoints."""
+    keep_upstream_requests: bool = False
+    """Keep what each of the last requests sent upstream after translation, for the playground's inspector (a
+    debugging aid: the bodies hold the conversations)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     listener: Listener
     providers: tuple[ProviderConfig, ...]
@@ -143,6 +152,7 @@ class Config:
     alias_fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     cors_origins: tuple[str, ...] = ()
     """Origins allowed to call the gateway from a browser (``"*"`` for any); empty turns CORS off."""
+    playground: Playground = Playground()
     ignored_keys: tuple[str, ...] = ()
     """Key paths of Plano settings that plano-proxy does not implement (other unknown keys are errors)."""
     unset_variables: tuple[str, ...] = ()

@@ -17,6 +17,7 @@ import structlog
 
 from plano_proxy.proxy.config import ProviderConfig
 from plano_proxy.proxy.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from plano_proxy.proxy.upstream.capture import note_sent
 
 log = structlog.get_logger("plano_proxy.upstream")
 
@@ -88,6 +89,7 @@ async def open_upstream(
     Failures before the answer starts are retried as the provider's `RetryPolicy` says; once a response is yielded
     nothing is retried, since part of the answer may already be with the client.
     """
+    note_sent(provider, operation, body)
     retry = 0
     while True:
         failure: UpstreamError

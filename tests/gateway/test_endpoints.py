@@ -12,20 +12,28 @@ from support import http
 from support.servers import ServerThread
 
 
-def test_home_page_answers_head_and_get_without_a_key(make_gateway) -> None:
-    """HEAD / (Claude Code's probe) and GET / are 200 even with gateway keys; the page is self-contained HTML."""
-    guarded = make_gateway(None, extra_yaml="gateway_keys:\n  - {name: team, key: key-team}\n")
+@pytest.mark.parametrize("playground", ["true", "false"])
+def test_home_page_answers_head_and_get_without_a_key(make_gateway, playground: str) -> None:
+    """HEAD / (Claude Code's probe) and GET / are 200 even with gateway keys, the playground or, with it off, the
+    page naming the endpoints: self-contained HTML, with no inline script and nothing from elsewhere."""
+    keys = "gateway_keys:\n  - {name: team, key: key-team}\n"
+    guarded = make_gateway(None, extra_yaml=f"{keys}playground: {{enabled: {playground}}}\n")
     head = urllib.request.urlopen(urllib.request.Request(f"{guarded.url}/", method="HEAD"), timeout=10)
     assert head.status == 200 and head.headers["Content-Type"].startswith("text/html") and head.read() == b""
     page = http.get(f"{guarded.url}/")
     assert page.status == 200 and page.headers["content-type"].startswith("text/html")
     html = page.body.decode()
-    assert html.startswith("<!doctype html>") and "<script" not in html and "://" not in html
+    assert html.startswith("<!doctype html>") and "://" not in html
+    assert re.findall(r"<script[^>]*>", html) == (
+        ['<script type="module" src="/playground/app.js">'] if playground == "true" else []
+    )
     assert http.get(f"{guarded.url}/v1/models").status == 401
 
 
-def test_home_page_names_every_route(gateway: ServerThread) -> None:
-    """Each route the gateway serves is named on the page with its methods, so the page cannot fall behind."""
+def test_home_page_names_every_route(make_gateway) -> None:
+    """With the playground off, each route the gateway serves is named on the page with its methods, so the page
+    cannot fall behind."""
+    gateway = make_gateway("sqlite", extra_yaml="playground: {enabled: false}\n")
     named: dict[str, set[str]] = {}
     for methods, path in re.findall(r"<code>([A-Z|]+) (/[^<\s?]*)</code>", http.get(f"{gateway.url}/").body.decode()):
         named.setdefault(path, set()).update(methods.split("|"))
