@@ -238,19 +238,30 @@ def report(results: list[dict[str, Any]]) -> str:
                 f"{row['through_gateway_ms']:>13.3f}  {row['direct_ms']:>9.3f}  {row['gateway_ms']:>8.3f}"
             )
         first, last = result["depths"][DEPTHS[0]], result["depths"][DEPTHS[-1]]
-        lines.append(
-            f"{result['store']:<8}  gateway CPU per turn, depth {DEPTHS[-1]} / depth {DEPTHS[0]}: "
+        # CPU time is counted in clock ticks (10 ms): a short run may count none at all.
+        ratio = (
             f"{last['gateway_cpu_ms'] / first['gateway_cpu_ms']:.2f}x"
+            if first["gateway_cpu_ms"] > 0
+            else "n/a (no CPU time counted at depth 1: too few --repeats)"
         )
+        lines.append(f"{result['store']:<8}  gateway CPU per turn, depth {DEPTHS[-1]} / depth {DEPTHS[0]}: {ratio}")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=500, help="turns timed at each depth")
-    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--repeats", type=int, default=500, help=f"turns timed at each depth, at least {ROUNDS} (default: 500)"
+    )
+    parser.add_argument(
+        "--postgres",
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="PostgreSQL to measure too, skipped when it does not answer (default: %(default)s)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
+    if args.repeats < ROUNDS:
+        parser.error(f"--repeats must be at least {ROUNDS}: the depths are timed in {ROUNDS} alternating rounds")
     outcome = asyncio.run(main(args.repeats, args.postgres))
     print(report(outcome))
     if args.json:
