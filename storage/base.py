@@ -51,6 +51,18 @@ class StorageUnavailable(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class RecordedExchange:
+    """A turn kept as the exchange it was, not as items: see `plano_proxy.storage.exchange`."""
+
+    kind: Literal["chat", "chat-stream"]
+    """A Chat Completions turn answered whole (``chat``) or streamed (``chat-stream``)."""
+    request: bytes
+    """The request body as the client sent it."""
+    answer: bytes
+    """The answer as the client received it: the ``chat.completion`` body, or the SSE stream."""
+
+
+@dataclass(frozen=True, slots=True)
 class StoredResponse:
     id: str
     owner: str | None
@@ -68,6 +80,9 @@ class StoredResponse:
     events: list[dict[str, Any]] | None = None
     """The stream events as emitted (with their sequence numbers), for replay with ``starting_after``."""
     completed_at: int | None = None
+    exchange: RecordedExchange | None = None
+    """Set for a turn kept as its exchange; the fields read from its answer (``request``, ``output``, ``usage``)
+    are then filled when the store reads it back."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from plano_proxy.storage.base import Item
+from plano_proxy.storage.base import Item, StoredResponse
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,9 @@ class CachedHistory:
     owner: str | None
     revision: int
     items: tuple[Item, ...]
+    recorded: StoredResponse | None = None
+    """The chain's last turn when it was kept as its exchange: its items come after `items`, once something reads
+    them (see `plano_proxy.storage.exchange`)."""
 
 
 class HistoryCache:
@@ -44,15 +47,22 @@ class HistoryCache:
             self._entries.popitem(last=False)
 
     def extend(
-        self, parent_id: str | None, response_id: str, owner: str | None, revision: int, new_items: list[Item]
+        self,
+        parent_id: str | None,
+        response_id: str,
+        owner: str | None,
+        revision: int,
+        new_items: list[Item],
+        recorded: StoredResponse | None = None,
     ) -> None:
-        """Cache a new turn's history from its parent's cached one (a first turn needs no parent)."""
+        """Cache a new turn's history from its parent's cached one (a first turn needs no parent); a turn kept as its
+        exchange comes as its `recorded` response, not yet read into items."""
         if parent_id is None:
-            self.put(response_id, CachedHistory(owner, revision, tuple(new_items)))
+            self.put(response_id, CachedHistory(owner, revision, tuple(new_items), recorded))
             return
         parent = self._entries.get(parent_id)
-        if parent is not None and parent.owner == owner:
-            self.put(response_id, CachedHistory(owner, revision, parent.items + tuple(new_items)))
+        if parent is not None and parent.owner == owner and parent.recorded is None:
+            self.put(response_id, CachedHistory(owner, revision, parent.items + tuple(new_items), recorded))
 
     def discard(self, response_id: str) -> None:
         self._entries.pop(response_id, None)

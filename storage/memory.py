@@ -22,6 +22,7 @@ from plano_proxy.storage.base import (
     page_of,
     with_item_ids,
 )
+from plano_proxy.storage.exchange import expand, recorded_response_ids
 from plano_proxy.storage.retention import PruneResult, ResponseSpan, StoreStats, expired, size_cutoff, unit_spans
 
 _Listed = TypeVar("_Listed", StoredResponse, Conversation)
@@ -33,6 +34,8 @@ class _Entry:
     input_items: tuple[Item, ...]
     output_items: tuple[Item, ...]
     deleted: bool = False
+    expanded: bool = False
+    """For a recorded turn (see `plano_proxy.storage.exchange`): whether it was read into its record and items."""
 
 
 @dataclass(slots=True)
@@ -74,7 +77,7 @@ class MemoryStore(Store):
         entry = self._responses.get(response_id)
         if entry is None or entry.deleted or entry.response.owner != owner:
             return None
-        return entry
+        return _read(entry)
 
     def _conversation(self, conversation_id: str | None, owner: str | None) -> _ConversationEntry | None:
         entry = self._conversations.get(conversation_id) if conversation_id is not None else None
@@ -102,7 +105,7 @@ class MemoryStore(Store):
             entry = self._responses.get(next_id)
             if entry is None or entry.response.owner != owner:
                 return None  # an ancestor was evicted: a partial history would silently change the conversation
-            chain.append(entry)
+            chain.append(_read(entry))
             next_id = entry.response.previous_response_id
         items: list[Item] = []
         for entry in reversed(chain):
@@ -207,7 +210,12 @@ class MemoryStore(Store):
 
     async def find_items(self, item_ids: Collection[str], owner: str | None) -> dict[str, Item]:
         wanted = set(item_ids)
-        return {item["id"]: item for item in self._owned_items(owner) if item["id"] in wanted}
+        found = {item["id"]: item for item in self._owned_items(owner) if item["id"] in wanted}
+        for response_id in recorded_response_ids(wanted - found.keys()):  # recorded turns nobody has read yet
+            entry = self._entry(response_id, owner)
+            items = (*entry.input_items, *entry.output_items) if entry is not None else ()
+            found.update((item["id"], item) for item in items if item["id"] in wanted)
+        return found
 
     def _owned_items(self, owner: str | None) -> Iterator[Item]:
         """Every item of the owner's live responses and conversations: a scan, as this store keeps no index by
@@ -230,7 +238,7 @@ class MemoryStore(Store):
         ]
         continued = {record.previous_response_id for record in live}
         ends = [record for record in live if record.conversation_id is None and record.id not in continued]
-        return [replace(record, events=None) for record in _newest_first(ends, limit)]
+        return [replace(_read(self._responses[r.id]).response, events=None) for r in _newest_first(ends, limit)]
 
     async def list_conversation_responses(self, conversation_id: str, owner: str | None) -> list[StoredResponse] | None:
         if self._conversation(conversation_id, owner) is None:
@@ -267,7 +275,7 @@ class MemoryStore(Store):
         conversations = self._conversation_spans()
         return StoreStats(
             responses=len(responses),
-            items=sum(len(e.input_items) + len(e.output_items) for e in self._responses.values()),
+            items=sum(len(e.input_items) + len(e.output_items) for e in self._responses.values() if not e.expanded),
             conversations=len(conversations),
             conversation_items=sum(len(c.items) for c in self._conversations.values()),
             bytes=sum(span.bytes for span in responses) + sum(size for _, _, size in conversations),
@@ -301,7 +309,19 @@ def _newest_first(records: Iterable[_Listed], limit: int) -> list[_Listed]:
 def _record_bytes(entry: _Entry) -> int:
     """Bytes of JSON a SQL store would keep for this response: its record's JSON columns and its items."""
     record = entry.response
+    if record.exchange is not None:  # kept as its exchange: that, and the empty JSON columns beside it
+        return len(b"{}[]") + len(record.exchange.request) + len(record.exchange.answer)
     columns = (record.request, record.output, record.usage, record.error, record.events)
     return sum(len(orjson.dumps(c)) for c in columns if c is not None) + sum(
         len(orjson.dumps(item)) for item in (*entry.input_items, *entry.output_items)
     )
+
+
+def _read(entry: _Entry) -> _Entry:
+    """The entry, with a recorded turn read into its record and items the first time it is read."""
+    if entry.response.exchange is not None and not entry.expanded:
+        expanded = expand(entry.response)
+        entry.response = expanded.record
+        entry.input_items, entry.output_items = expanded.input_items, expanded.output_items
+        entry.expanded = True
+    return entry

@@ -39,6 +39,21 @@ _ITEMS_BY_ID = Migration(
 )
 """The same statements in both dialects."""
 
+
+def _recorded_exchanges(blob: str) -> Migration:
+    """Chat turns kept as the exchange they were (see `plano_proxy.storage.exchange`): which kind of exchange, the
+    request body and the answer, as bytes. NULL for every other response."""
+    return Migration(
+        3,
+        "responses kept as the exchange they were",
+        (
+            "ALTER TABLE responses ADD COLUMN exchange_kind TEXT",
+            f"ALTER TABLE responses ADD COLUMN exchange_request {blob}",
+            f"ALTER TABLE responses ADD COLUMN exchange_answer {blob}",
+        ),
+    )
+
+
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -88,6 +103,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     _ITEMS_BY_ID,
+    _recorded_exchanges("BLOB"),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -139,6 +155,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     _ITEMS_BY_ID,
+    _recorded_exchanges("BYTEA"),
 )
 
 _VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "

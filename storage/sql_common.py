@@ -9,7 +9,16 @@ from typing import Any, Protocol
 
 import orjson
 
-from plano_proxy.storage.base import Conversation, Item, ItemPage, Order, StoredResponse, StoredTurn, with_item_ids
+from plano_proxy.storage.base import (
+    Conversation,
+    Item,
+    ItemPage,
+    Order,
+    RecordedExchange,
+    StoredResponse,
+    StoredTurn,
+    with_item_ids,
+)
 
 NO_UPPER_BOUND = 2**31 - 1  # fits every position column (a 32-bit INTEGER in PostgreSQL)
 
@@ -83,7 +92,14 @@ def response_values(record: StoredResponse) -> tuple[Any, ...]:
         dumps_optional(record.usage),
         dumps_optional(record.error),
         dumps_optional(record.events),
+        *_exchange_values(record.exchange),
     )
+
+
+def _exchange_values(exchange: RecordedExchange | None) -> tuple[str | None, bytes | None, bytes | None]:
+    if exchange is None:
+        return None, None, None
+    return exchange.kind, exchange.request, exchange.answer
 
 
 RESPONSE_COLUMNS = (
@@ -101,6 +117,9 @@ RESPONSE_COLUMNS = (
     "usage",
     "error",
     "events",
+    "exchange_kind",
+    "exchange_request",
+    "exchange_answer",
 )
 
 
@@ -120,7 +139,15 @@ def response_from_row(row: Row) -> StoredResponse:
         error=loads_optional(row["error"]),
         events=loads_optional(row["events"]),
         completed_at=row["completed_at"],
+        exchange=_exchange_from_row(row),
     )
+
+
+def _exchange_from_row(row: Row) -> RecordedExchange | None:
+    kind = row["exchange_kind"]
+    if kind is None:
+        return None
+    return RecordedExchange(kind, bytes(row["exchange_request"]), bytes(row["exchange_answer"]))
 
 
 def conversation_from_row(row: Row) -> Conversation:
@@ -138,15 +165,23 @@ def page_from_bodies(bodies: list[str], limit: int) -> ItemPage:
     return ItemPage([orjson.loads(body) for body in bodies[:limit]], len(bodies) > limit)
 
 
-def assemble_history(rows: Sequence[Row]) -> tuple[int, list[Item]] | None:
-    """(revision of the last response, items) from (depth, previous id, revision, body) rows, oldest first.
+def assemble_history(rows: Sequence[Row]) -> tuple[int, list[Item | StoredResponse]] | None:
+    """(revision of the last response, its history) from (depth, previous id, revision, body, recorded response's
+    columns) rows, oldest first. The history holds the items, and in their place the record of each turn kept as
+    its exchange (the caller reads those, see `plano_proxy.storage.exchange`).
 
     None when no row came back, or when the oldest response found still names a previous one that is missing.
     """
     if not rows or rows[0][1] is not None:
         return None
     revision: int = next(row[2] for row in rows if row[0] == 0)
-    return revision, [orjson.loads(row[3]) for row in rows if row[3] is not None]
+    history: list[Item | StoredResponse] = []
+    for row in rows:
+        if row[3] is not None:
+            history.append(orjson.loads(row[3]))
+        elif row[4] is not None:
+            history.append(response_from_row(row))
+    return revision, history
 
 
 def items_by_id(rows: Iterable[Row]) -> dict[str, Item]:

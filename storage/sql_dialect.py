@@ -33,18 +33,20 @@ _UPSERT_RESPONSE = (
     + ", revision = responses.revision + 1, deleted = FALSE RETURNING revision"
 )
 
-# (depth, previous id, revision, body) of every item of the chain ending at $1, oldest response first; the oldest
-# row's previous id is not NULL when the chain is incomplete.
-_HISTORY = """
+# (depth, previous id, revision, body) of every item of the chain ending at $1, oldest response first, followed by
+# the columns of the response for the row of a response kept as its exchange (it has no items); the oldest row's
+# previous id is not NULL when the chain is incomplete.
+_HISTORY = f"""
 WITH RECURSIVE chain(id, prev, depth, revision) AS (
-    SELECT id, previous_response_id, 0, revision FROM responses WHERE id = $1 AND owner {same} $2 AND NOT deleted
+    SELECT id, previous_response_id, 0, revision FROM responses WHERE id = $1 AND owner {{same}} $2 AND NOT deleted
     UNION ALL
     SELECT r.id, r.previous_response_id, chain.depth + 1, r.revision
     FROM responses AS r JOIN chain ON r.id = chain.prev
-    WHERE r.owner {same} $2
+    WHERE r.owner {{same}} $2
 )
-SELECT chain.depth, chain.prev, chain.revision, items.body
+SELECT chain.depth, chain.prev, chain.revision, items.body, {", ".join(f"x.{column}" for column in RESPONSE_COLUMNS)}
 FROM chain LEFT JOIN items ON items.response_id = chain.id
+LEFT JOIN responses AS x ON items.body IS NULL AND x.id = chain.id AND x.exchange_kind IS NOT NULL
 ORDER BY chain.depth DESC, items.position
 """
 
@@ -100,6 +102,8 @@ class SqlDialect:
     insert_items: str
     get_response: str
     live_revision: str
+    live_exchange_kind: str
+    """The response's exchange kind, '' when it was not kept as its exchange (NULL when it is not there)."""
     history: str
     delete_response: str
     cancel_unfinished: str
@@ -117,6 +121,8 @@ class SqlDialect:
     delete_conversation_item: str
     conversation_bodies: str
     items_by_id: str
+    recorded_by_id: str
+    """The owner's live responses kept as their exchange among the ids ``$1``."""
     input_items: Paging
     conversation_items: Paging
     list_conversations: str
@@ -153,6 +159,7 @@ def build_dialect(
         ),
         get_response=sql(f"SELECT * FROM responses WHERE {_LIVE}"),
         live_revision=sql(f"SELECT revision FROM responses WHERE {_LIVE}"),
+        live_exchange_kind=sql(f"SELECT COALESCE(exchange_kind, '') FROM responses WHERE {_LIVE}"),
         history=sql(_HISTORY),
         delete_response=sql(f"UPDATE responses SET deleted = TRUE WHERE {_LIVE}"),
         cancel_unfinished=sql(
@@ -181,6 +188,10 @@ def build_dialect(
         ),
         conversation_bodies=sql("SELECT body FROM conversation_items WHERE conversation_id = $1 ORDER BY position"),
         items_by_id=sql(_ITEMS_BY_ID),
+        recorded_by_id=sql(
+            "SELECT * FROM responses WHERE id {item_id_in} AND owner {same} $2 AND NOT deleted "
+            "AND exchange_kind IS NOT NULL"
+        ),
         input_items=paging("items", "response_id = $1 AND is_input"),
         conversation_items=paging("conversation_items", "conversation_id = $1"),
         list_conversations=sql(

@@ -56,7 +56,10 @@ def build_retention(
     """The statements through the dialect's ``sql`` formatter; ``octets(column)`` is the byte length of a text."""
     record = " + ".join(
         [octets("{t}.request"), octets("{t}.output")]
-        + [f"COALESCE({octets(f'{{t}}.{column}')}, 0)" for column in ("usage", "error", "events")]
+        + [
+            f"COALESCE({octets(f'{{t}}.{column}')}, 0)"
+            for column in ("usage", "error", "events", "exchange_request", "exchange_answer")
+        ]
     )
 
     def total(table: str, column: str, alias: str, where: str = "") -> str:

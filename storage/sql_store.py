@@ -35,9 +35,11 @@ from plano_proxy.storage.base import (
     Store,
     StoredResponse,
     StoredTurn,
+    page_of,
     with_item_ids,
 )
 from plano_proxy.storage.cache import CachedHistory, HistoryCache
+from plano_proxy.storage.exchange import ExpansionCache, recorded_response_ids
 from plano_proxy.storage.retention import PruneResult, StoreStats
 from plano_proxy.storage.sql_common import (
     PreparedTurn,
@@ -73,6 +75,8 @@ class SqlStore(Store):
         self._db = executor
         self._sql = sql
         self._cache = HistoryCache(cache_size)
+        self._expansions = ExpansionCache(cache_size)
+        """Turns kept as their exchange, read into their record and items (see `plano_proxy.storage.exchange`)."""
 
     # Responses
 
@@ -83,8 +87,10 @@ class SqlStore(Store):
             record = turn.response
             if revision > 0:
                 self._cache.clear()  # a response saved again may sit inside cached chains
+                self._expansions.clear()
             else:
-                self._cache.extend(record.previous_response_id, record.id, record.owner, revision, turn.items)
+                recorded = record if record.exchange is not None else None
+                self._cache.extend(record.previous_response_id, record.id, record.owner, revision, turn.items, recorded)
 
     def _save_turns(self, turns: list[PreparedTurn]) -> Program[list[int]]:
         revisions = []
@@ -108,7 +114,7 @@ class SqlStore(Store):
 
     async def get_response(self, response_id: str, owner: str | None) -> StoredResponse | None:
         row = await self._db.read(fetchrow(self._sql.get_response, response_id, owner))
-        return None if row is None else response_from_row(row)
+        return None if row is None else self._expansions.complete(response_from_row(row))
 
     async def delete_response(self, response_id: str, owner: str | None) -> bool:
         self._cache.discard(response_id)
@@ -122,15 +128,25 @@ class SqlStore(Store):
                 self._cache.discard(response_id)
                 return None
             if revision == cached.revision:
+                if cached.recorded is not None:  # the last turn was kept as its exchange: read it now, once
+                    read = cached.items + self._expansions.expand(cached.recorded).items
+                    cached = CachedHistory(owner, revision, read)
+                    self._cache.put(response_id, cached)
                 return list(cached.items)
         found = await self._db.read(self._chain(response_id, owner))
         if found is None:
             return None
-        revision, items = found
+        revision, history = found
+        items: list[Item] = []
+        for entry in history:
+            if isinstance(entry, StoredResponse):
+                items.extend(self._expansions.expand(entry).items)
+            else:
+                items.append(entry)
         self._cache.put(response_id, CachedHistory(owner, revision, tuple(items)))
         return items
 
-    def _chain(self, response_id: str, owner: str | None) -> Program[tuple[int, list[Item]] | None]:
+    def _chain(self, response_id: str, owner: str | None) -> Program[tuple[int, list[Item | StoredResponse]] | None]:
         return assemble_history((yield from fetch(self._sql.history, response_id, owner)))
 
     async def list_input_items(
@@ -143,10 +159,23 @@ class SqlStore(Store):
         limit: int = 20,
         order: Order = "desc",
     ) -> ItemPage | None:
-        found = fetchval(self._sql.live_revision, response_id, owner)
-        return await self._db.read(
-            self._page_if(found, self._sql.input_items, response_id, after, before, limit, order)
-        )
+        found = await self._db.read(self._input_items(response_id, owner, after, before, limit, order))
+        if not isinstance(found, StoredResponse):
+            return found
+        inputs = self._expansions.expand(found).input_items
+        return page_of(inputs, after=after, before=before, limit=limit, order=order)
+
+    def _input_items(
+        self, response_id: str, owner: str | None, after: str | None, before: str | None, limit: int, order: Order
+    ) -> Program[ItemPage | StoredResponse | None]:
+        """The page; for a turn kept as its exchange, its record to read the items from."""
+        kind = yield from fetchval(self._sql.live_exchange_kind, response_id, owner)
+        if kind is None:
+            return None
+        if kind:
+            row = yield from fetchrow(self._sql.get_response, response_id, owner)
+            return None if row is None else response_from_row(row)
+        return (yield from self._page(self._sql.input_items, response_id, after, before, limit, order))
 
     # Conversations
 
@@ -239,8 +268,15 @@ class SqlStore(Store):
         return [loads_item(row[0]) for row in (yield from fetch(self._sql.conversation_bodies, conversation_id))]
 
     async def find_items(self, item_ids: Collection[str], owner: str | None) -> dict[str, Item]:
-        ids = self._sql.id_list(list(item_ids))
-        return items_by_id(await self._db.read(fetch(self._sql.items_by_id, ids, owner)))
+        wanted = set(item_ids)
+        found = items_by_id(await self._db.read(fetch(self._sql.items_by_id, self._sql.id_list(list(wanted)), owner)))
+        recorded = recorded_response_ids(wanted - found.keys())  # items of turns kept as their exchange have no rows
+        if recorded:
+            rows = await self._db.read(fetch(self._sql.recorded_by_id, self._sql.id_list(sorted(recorded)), owner))
+            for row in rows:
+                items = self._expansions.expand(response_from_row(row)).items
+                found.update((item["id"], item) for item in items if item["id"] in wanted)
+        return found
 
     # Listing
 
@@ -250,7 +286,7 @@ class SqlStore(Store):
 
     async def list_chains(self, owner: str | None, *, limit: int = 20) -> list[StoredResponse]:
         rows = await self._db.read(fetch(self._sql.list_chains, owner, limit))
-        return [response_from_row(row) for row in rows]
+        return [self._expansions.complete(response_from_row(row)) for row in rows]
 
     async def list_conversation_responses(self, conversation_id: str, owner: str | None) -> list[StoredResponse] | None:
         return await self._db.read(self._conversation_responses(conversation_id, owner))
@@ -276,6 +312,11 @@ class SqlStore(Store):
         """The page of the list keyed by ``key``; None if ``found`` (the list's owner) gives None."""
         if (yield from found) is None:
             return None
+        return (yield from self._page(paging, key, after, before, limit, order))
+
+    def _page(
+        self, paging: Paging, key: str, after: str | None, before: str | None, limit: int, order: Order
+    ) -> Program[ItemPage]:
         positions: list[int | None] = []
         for cursor in (after, before):
             position = None if cursor is None else (yield from fetchval(paging.position, key, cursor))
