@@ -8,7 +8,7 @@ import { Runner } from "./runner.js";
 import { renderSide } from "./sidebar.js";
 import { chatFromChain, chatFromConversation, forkChat, loadChat, newChat, saveChat } from "./state.js";
 import { EXAMPLE_TOOLS } from "./tools.js";
-import { el, renderTurn } from "./view.js";
+import { el, patchTurn, renderTurn } from "./view.js";
 
 const KEY = "plano.playground.key";
 const $ = (id) => document.getElementById(id);
@@ -22,6 +22,7 @@ class App {
     this.inspected = null;
     this.pendingRender = new Set();
     this.saveTimer = null;
+    this.leaving = false;
   }
 
   start() {
@@ -169,9 +170,10 @@ class App {
       const index = this.chat.turns.indexOf(turn);
       const node = $("turns").querySelector(`li.turn[data-index="${index}"]`);
       if (index < 0) continue;
-      if (node) node.replaceWith(this.turnNode(turn, index));
+      const options = { last: index === this.chat.turns.length - 1, busy: this.runner.busy };
+      if (node) patchTurn(node, turn, index, this.turnHandlers(), options);
       else $("turns").append(this.turnNode(turn, index));
-      if (this.inspected === turn) this.inspect(index);
+      if (this.inspected === turn && Date.now() - this.inspectedAt > 500) this.inspect(index);
     }
     this.pendingRender.clear();
     this.scrollDown();
@@ -199,13 +201,17 @@ class App {
   }
 
   refreshSide() {
-    renderSide(this.gateway, this.info, (kind, id) => this.openStored(kind, id), this.chat.origin);
+    const chat = this.chat;
+    const tip = [...chat.turns].reverse().find((turn) => turn.chainable && turn.responseId);
+    const current = { conversation: chat.conversationId, chain: tip?.responseId };
+    renderSide(this.gateway, this.info, (kind, id) => this.openStored(kind, id), current);
   }
 
   inspect(index) {
     const turn = this.chat.turns[index];
     if (!turn) return;
     this.inspected = turn;
+    this.inspectedAt = Date.now();
     const panel = $("inspector");
     panel.hidden = false;
     $("inspector-title").textContent = `Inspector · ${renderInspector($("inspector-body"), turn, index, this.gateway)}`;
@@ -256,7 +262,7 @@ class App {
   save() {
     clearTimeout(this.saveTimer);
     this.saveTimer = null;
-    if (this.chat) saveChat(this.chat);
+    if (this.chat && !this.leaving) saveChat(this.chat);
   }
 
   saveSoon() {
@@ -312,7 +318,14 @@ class App {
     document.addEventListener("keydown", (event) => {
       if (event.key === "Escape" && !$("inspector").hidden) this.closeInspector();
     });
-    window.addEventListener("pagehide", () => this.save());
+    // Leaving (a reload, say) aborts the stream being read: the chat is saved as it was, still streaming, so the
+    // next page resumes it, and nothing the abort does afterwards is saved over it.
+    const leave = () => {
+      this.save();
+      this.leaving = true;
+    };
+    window.addEventListener("beforeunload", leave);
+    window.addEventListener("pagehide", leave);
   }
 
   settingChanged(target) {

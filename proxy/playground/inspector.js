@@ -5,6 +5,7 @@ import { APIS, curlOf } from "./formats.js";
 import { button, el } from "./view.js";
 
 const MAX_EVENTS_SHOWN = 5000;
+const sentUpstream = new Map(); // request id → what the gateway answered, once the turn has ended
 
 export function renderInspector(container, turn, index, gateway) {
   container.replaceChildren();
@@ -79,7 +80,9 @@ async function loadStoredEvents(turn, gateway, box) {
 
 function eventList(turn) {
   const list = el("ol", "events");
-  for (const event of turn.events.slice(0, MAX_EVENTS_SHOWN)) {
+  const resumes = turn.resumes || [];
+  turn.events.slice(0, MAX_EVENTS_SHOWN).forEach((event, index) => {
+    for (const resume of resumes.filter((entry) => entry.index === index)) list.append(resumeNode(resume));
     const item = el("li", "event");
     item.dataset.seq = event.seq === null ? "" : String(event.seq);
     const details = el("details", "");
@@ -95,12 +98,14 @@ function eventList(turn) {
     });
     item.append(details);
     list.append(item);
-  }
+  });
   if (turn.events.length > MAX_EVENTS_SHOWN) list.append(el("li", "muted", `… ${turn.events.length - MAX_EVENTS_SHOWN} more`));
-  for (const resume of turn.resumes || []) {
-    list.append(el("li", "resume", `resumed at +${resume.at} ms: GET ${resume.url}`));
-  }
+  for (const resume of resumes.filter((entry) => entry.index >= turn.events.length)) list.append(resumeNode(resume));
   return list;
+}
+
+function resumeNode(resume) {
+  return el("li", "resume", `resumed at +${resume.at} ms after event ${resume.after}: GET ${resume.url}`);
 }
 
 function clientRequest(turn) {
@@ -122,9 +127,10 @@ function upstream(turn, gateway) {
     return box;
   }
   box.append(el("p", "muted", "Loading…"));
-  gateway
-    .json("GET", `/playground/api/requests/${encodeURIComponent(turn.requestId)}`)
+  const known = sentUpstream.get(turn.requestId);
+  (known ? Promise.resolve(known) : gateway.json("GET", `/playground/api/requests/${encodeURIComponent(turn.requestId)}`))
     .then((answer) => {
+      if (answer.kept && turn.status !== "streaming") sentUpstream.set(turn.requestId, answer);
       if (!answer.kept) {
         box.replaceChildren(el("p", "muted", `Not kept: ${answer.reason}.`));
         return;

@@ -116,8 +116,11 @@ function foldMessages(turn, type, data) {
     else if (delta.type === "thinking_delta") reasoning(turn).reasoning_text += delta.thinking;
     return true;
   } else if (type === "message_delta") {
+    // The final counts: output always, input and cache reads when the stream knows them only at its end.
     const usage = turn.usage || { input: 0, output: 0, cached: 0, reasoning: 0 };
     usage.output = data.usage?.output_tokens ?? usage.output;
+    usage.input = data.usage?.input_tokens || usage.input;
+    usage.cached = data.usage?.cache_read_input_tokens || usage.cached;
     turn.usage = usage;
   } else if (type === "message_stop") {
     turn.status = "completed";

@@ -51,7 +51,7 @@ export class Runner {
   async resume(turn) {
     const url = `/v1/responses/${encodeURIComponent(turn.responseId)}?stream=true&starting_after=${turn.lastSeq}`;
     this.start(turn);
-    turn.resumes.push({ url, at: Date.now() - turn.timing.start, after: turn.lastSeq });
+    turn.resumes.push({ url, at: Date.now() - turn.timing.start, after: turn.lastSeq, index: turn.events.length });
     try {
       const opened = await this.app.gateway.stream("GET", url, undefined, "responses", this.controller.signal);
       await this.read(turn, opened.events);
@@ -108,8 +108,10 @@ export class Runner {
   }
 
   end(turn) {
+    // Only an answer whose stream said it ended is surely stored whole: the next turn sends what a cut one held.
+    if (!["completed", "incomplete"].includes(turn.status)) turn.chainable = false;
     if (turn.status === "streaming") {
-      turn.status = turn.stopping ? "stopped" : "incomplete";
+      turn.status = turn.stopping ? "stopped" : "interrupted";
       if (!turn.stopping) turn.error = turn.error || "The stream ended without its final event.";
     }
     delete turn.stopping;

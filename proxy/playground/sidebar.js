@@ -1,4 +1,5 @@
-// The side list: the caller's stored conversations and response chains, newest first.
+// The side list: the caller's stored conversations and response chains, newest first; `current` names the open
+// chat's conversation and the chain it continues ({conversation, chain}), marked as current.
 
 import { button, el } from "./view.js";
 
@@ -34,7 +35,7 @@ function fill(list, entries, kind, open, current, title, meta) {
       const choose = button("", () => open(kind, entry.id));
       choose.className = "stored-item";
       choose.dataset.id = entry.id;
-      if (current && current.kind === kind && current.id === entry.id) choose.setAttribute("aria-current", "true");
+      if (current[kind] === entry.id) choose.setAttribute("aria-current", "true");
       choose.append(el("span", "stored-title", title(entry)));
       const details = [meta(entry), when(entry.created_at)].filter(Boolean).join(" · ");
       choose.append(el("span", "stored-meta", details));

@@ -7,22 +7,59 @@ import { renderMarkdown } from "./markdown.js";
 const CONTEXT_LABELS = { previous_response_id: "previous_response_id", conversation: "conversation", history: "history" };
 const raw = new Set(); // "turn:item" keys shown as raw text
 
-// handlers: {inspect(i), fork(i), cancel(i), sendOutputs(i, outputs)}; `last` is true for the chat's last turn.
-export function renderTurn(turn, index, handlers, { last, busy }) {
+// handlers: {inspect(i), fork(i), cancel(i), sendOutputs(i, outputs)}; options: {last, busy}, `last` being true for
+// the chat's last turn.
+export function renderTurn(turn, index, handlers, options) {
   const node = el("li", "turn");
   node.dataset.index = String(index);
-  node.dataset.status = turn.status;
-  node.append(head(turn, index, handlers, busy));
-  for (const item of turn.input) node.append(inputNode(item));
-  turn.output.forEach((item, position) => {
-    const shown = outputNode(turn, index, item, position);
-    if (shown) node.append(shown);
-  });
-  if (turn.status === "streaming" && !turn.output.length) node.append(el("p", "waiting", "waiting for the answer…"));
-  if (turn.error) node.append(el("p", "error", turn.error));
-  const calls = turn.output.filter((item) => item.type === "function_call");
-  if (last && calls.length && !busy && turn.status !== "streaming") node.append(outputsForm(calls, index, handlers));
+  const inputs = el("div", "turn-inputs");
+  for (const item of turn.input) inputs.append(inputNode(item));
+  node.append(el("div", "turn-head"), inputs, el("div", "turn-outputs"), el("div", "turn-foot"));
+  patchTurn(node, turn, index, handlers, options);
   return node;
+}
+
+// Brings a turn on screen up to date, replacing only the parts that changed: while an answer streams in, its text
+// is redrawn, but no button or box is swapped under the pointer or the cursor.
+export function patchTurn(node, turn, index, handlers, { last, busy }) {
+  node.dataset.status = turn.status;
+  const headSignature = [turn.status, turn.provider, turn.responseId, turn.model, busy].join("|");
+  replaceIfChanged(node.querySelector(".turn-head"), headSignature, () => head(turn, index, handlers, busy));
+  const outputs = node.querySelector(".turn-outputs");
+  turn.output.forEach((item, position) => patchOutput(outputs, turn, index, item, position));
+  while (outputs.children.length > turn.output.length) outputs.lastChild.remove();
+  const calls = turn.output.filter((item) => item.type === "function_call");
+  const asking = last && calls.length && !busy && turn.status !== "streaming";
+  const footSignature = [turn.status === "streaming" && !turn.output.length, turn.error, asking && calls.map((c) => c.call_id)];
+  replaceIfChanged(node.querySelector(".turn-foot"), JSON.stringify(footSignature), () => {
+    const foot = el("div", "turn-foot");
+    if (turn.status === "streaming" && !turn.output.length) foot.append(el("p", "waiting", "waiting for the answer…"));
+    if (turn.error) foot.append(el("p", "error", turn.error));
+    if (asking) foot.append(outputsForm(calls, index, handlers));
+    return foot;
+  });
+}
+
+function replaceIfChanged(slot, signature, build) {
+  if (slot.dataset.signature === signature) return;
+  const fresh = build();
+  fresh.dataset.signature = signature;
+  slot.replaceWith(fresh);
+}
+
+function patchOutput(outputs, turn, index, item, position) {
+  const slot = outputs.children[position];
+  const streaming = turn.status === "streaming";
+  if (item.type === "message" && slot?.dataset.kind === "message") {
+    updateMessage(slot, item, streaming);
+    return;
+  }
+  const signature = item.type === "message" ? "message" : `${item.type}|${JSON.stringify(item).length}|${streaming}`;
+  if (slot && slot.dataset.signature === signature) return;
+  const fresh = outputNode(turn, index, item, position);
+  fresh.dataset.signature = signature;
+  if (slot) slot.replaceWith(fresh);
+  else outputs.append(fresh);
 }
 
 function head(turn, index, handlers, busy) {
@@ -63,35 +100,47 @@ function outputNode(turn, index, item, position) {
   if (item.type === "function_call") return callNode(item, "call");
   if (item.type === "reasoning") {
     const text = item.reasoning_text || (item.summary || []).map((part) => part.text).join("\n");
-    if (!text) return null;
+    if (!text) return el("span", "");
     const details = el("details", "reasoning");
     details.append(el("summary", "", "Reasoning"), el("pre", "", text));
     return details;
   }
-  if (item.type !== "message") return null;
-  const text = textOf(item);
+  if (item.type !== "message") return el("span", "");
   const key = `${index}:${position}`;
   const node = el("div", "msg assistant");
+  node.dataset.kind = "message";
   const top = el("div", "msg-top");
   top.append(el("span", "label", "assistant"));
-  const toggle = button(raw.has(key) ? "Rendered" : "Raw", () => {
+  const toggle = button("Raw", () => {
     if (raw.has(key)) raw.delete(key);
     else raw.add(key);
-    node.replaceWith(outputNode(turn, index, item, position));
+    node.dataset.shown = "";
+    updateMessage(node, item, turn.status === "streaming");
   });
-  toggle.setAttribute("aria-pressed", String(raw.has(key)));
-  toggle.classList.add("small");
+  toggle.classList.add("small", "raw-toggle");
   top.append(toggle);
-  node.append(top);
-  if (raw.has(key)) {
-    node.append(el("pre", "raw", text));
-  } else {
-    const body = el("div", "markdown");
-    body.append(renderMarkdown(text));
-    if (turn.status === "streaming") body.append(el("span", "caret", "▍"));
-    node.append(body);
-  }
+  node.dataset.key = key;
+  node.append(top, el("div", "markdown"));
+  updateMessage(node, item, turn.status === "streaming");
   return node;
+}
+
+// The message's text, as Markdown or raw, redrawn only when it changed.
+function updateMessage(node, item, streaming) {
+  const text = textOf(item);
+  const showRaw = raw.has(node.dataset.key);
+  const shown = `${showRaw}|${streaming}|${text.length}`;
+  if (node.dataset.shown === shown) return;
+  node.dataset.shown = shown;
+  const toggle = node.querySelector(".raw-toggle");
+  toggle.textContent = showRaw ? "Rendered" : "Raw";
+  toggle.setAttribute("aria-pressed", String(showRaw));
+  const body = showRaw ? el("pre", "raw", text) : el("div", "markdown");
+  if (!showRaw) {
+    body.append(renderMarkdown(text));
+    if (streaming) body.append(el("span", "caret", "▍"));
+  }
+  node.lastChild.replaceWith(body);
 }
 
 function callNode(item, kind) {
