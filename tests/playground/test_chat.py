@@ -35,6 +35,31 @@ def test_an_answer_streams_in_and_the_chat_continues(playground: ServerThread, n
     assert 'earlier user texts: ["My name is Alice\\n[[events:40]][[delay:25]]"]' in ui.answer(1)
 
 
+def test_answers_render_markdown_safely_with_the_raw_text_a_click_away(playground: ServerThread, new_page: Any) -> None:
+    """Code and emphasis are rendered, markup a model writes stays text, and Raw shows the text as it came."""
+    ui = PlaygroundPage(new_page(), playground.url).open()
+    ui.send("Run `x = 1` **now** <img src=x onerror=alert(1)>")
+    answer = ui.wait_turn(0).locator(".msg.assistant")
+    assert answer.locator(".markdown code").inner_text() == "x = 1"
+    assert answer.locator(".markdown strong").inner_text() == "now"
+    assert answer.locator("img").count() == 0 and "<img src=x onerror=alert(1)>" in ui.answer(0)
+    answer.get_by_role("button", name="Raw").click()
+    assert "`x = 1` **now**" in answer.locator("pre.raw").inner_text()
+    answer.get_by_role("button", name="Rendered").click()
+    assert answer.locator(".markdown code").count() == 1
+    html = ui.page.evaluate(
+        """async () => {
+            const { renderMarkdown } = await import("/playground/markdown.js");
+            const box = document.createElement("div");
+            box.append(renderMarkdown("# Title\\n```py\\nprint('<b>')\\n```\\n- one\\n- two\\n\\n[docs](https://example.org) <b>x</b>"));
+            return box.innerHTML;
+        }"""
+    )
+    assert "<pre><code data-language=\"py\">print('&lt;b&gt;')</code></pre>" in html
+    assert "<ul><li>one</li><li>two</li></ul>" in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    assert '<a href="https://example.org" rel="noopener noreferrer" target="_blank">docs</a>' in html
+
+
 def test_switching_provider_and_client_api_keeps_the_conversation(
     playground: ServerThread, new_page: Any, screenshot: Any
 ) -> None:
