@@ -6,9 +6,11 @@ is translated through the canonical model, both ways, streaming included.
 
 With state storage configured, every chat turn is also stored as a response whose id is the completion's id, and a
 request naming one in ``metadata.response_id`` continues it: the gateway sends the stored history before the new
-messages (Plano's documented chat continuation). Such turns go through the canonical model on every provider.
-``state_storage.store_chat_turns: false`` stores no chat turn: requests without ``metadata.response_id`` are then
-relayed as without storage, and a continuation reads the history it names without storing the new turn.
+messages (Plano's documented chat continuation). To an OpenAI-compatible provider such a turn is still relayed byte
+for byte (under the gateway's completion id) and stored as the exchange it was (`chat_turn`); to an Anthropic
+provider it is translated and stored as Responses items. ``state_storage.store_chat_turns: false`` stores no chat
+turn: requests without ``metadata.response_id`` are then relayed as without storage, and a continuation reads the
+history it names without storing the new turn.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from plano_proxy.proxy.api.chat_turn import relay_stored_turn, relays_continuation
 from plano_proxy.proxy.api.responses_turn import Attempt
 from plano_proxy.proxy.api.state import begin_turn
 from plano_proxy.proxy.app_keys import ACCESS, CONFIG, STORE, resolve_route
@@ -32,6 +35,7 @@ from plano_proxy.proxy.upstream.client import open_upstream
 from plano_proxy.proxy.upstream.fallback import with_fallbacks
 from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import json_response, read_json_object, unix_time
+from plano_proxy.transformers.canonical import CanonicalRequest
 from plano_proxy.transformers.chat_encoder import ChatEncoder
 from plano_proxy.transformers.chat_request import ChatBody, chat_request_to_canonical, check_chat_request
 from plano_proxy.transformers.framers import ChatFramer, TeeEncoder
@@ -53,7 +57,12 @@ async def _answer(
     request: web.Request, exchange: Exchange, route: Route, body: ChatBody, stream: bool
 ) -> web.StreamResponse:
     if route.provider.interface == "anthropic" or _uses_state(request, body):
-        return await _translated(request, exchange, route, body)
+        canonical = chat_request_to_canonical(body)  # the checks of the translation, on the relayed turn too
+        continued = _continued_id(body)
+        if route.provider.interface == "anthropic" or (continued is not None and not relays_continuation(canonical)):
+            return await _translated(request, exchange, route, body, canonical)
+        keep = _stores_chat_turns(request)
+        return await relay_stored_turn(request, exchange, route, body, canonical, continued=continued, keep=keep)
     upstream_body = orjson.dumps({**body, "model": route.provider.model})
     async with open_upstream(exchange.session, route.provider, "chat", upstream_body) as upstream:
         if stream:
@@ -74,8 +83,9 @@ def _continued_id(body: dict[str, Any]) -> Any:
     return (body.get("metadata") or {}).get("response_id")
 
 
-async def _translated(request: web.Request, exchange: Exchange, route: Route, body: ChatBody) -> web.StreamResponse:
-    canonical = chat_request_to_canonical(body)
+async def _translated(
+    request: web.Request, exchange: Exchange, route: Route, body: ChatBody, canonical: CanonicalRequest
+) -> web.StreamResponse:
     state = await begin_turn(
         request, {"previous_response_id": _continued_id(body), "store": _stores_chat_turns(request)}, canonical
     )

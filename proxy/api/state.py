@@ -13,13 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
-from plano_proxy.proxy.api.stored_responses import to_record_fields
 from plano_proxy.proxy.app_keys import STORE, WRITER, owner_of
 from plano_proxy.proxy.errors import InvalidRequest, NotFound, StorageNotConfigured
 from plano_proxy.proxy.metrics import METRICS, Metrics
 from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import unix_time
 from plano_proxy.storage import Conversation, Store, StoredResponse, StoredTurn, with_item_ids
+from plano_proxy.storage.base import RecordedExchange
+from plano_proxy.storage.exchange import to_record_fields
 from plano_proxy.storage.writer import BackgroundWriter
 from plano_proxy.transformers.canonical import CanonicalRequest, Item
 
@@ -61,10 +62,42 @@ class TurnState:
             events=events,
             **to_record_fields(response),
         )
+        await self._submit(StoredTurn(record, list(self.input_items), output_items))
+
+    async def commit_exchange(
+        self, route: Route, response_id: str, created_at: int, exchange: RecordedExchange, status: str
+    ) -> None:
+        """Store a turn as the exchange it was (its items are read from it later, see `plano_proxy.storage.exchange`)
+        and return once it is committed; a no-op for ``store: false`` or without storage."""
+        if not self.keep or self.writer is None:
+            return
+        record = StoredResponse(
+            id=response_id,
+            owner=self.owner,
+            created_at=created_at,
+            status=status,
+            model=route.requested,
+            provider=route.provider.qualified_name,
+            previous_response_id=self.previous_response_id,
+            completed_at=unix_time(),
+            exchange=exchange,
+        )
+        await self._submit(StoredTurn(record, [], []))
+
+    async def _submit(self, turn: StoredTurn) -> None:
+        assert self.writer is not None
         started = time.perf_counter()
-        await self.writer.submit(StoredTurn(record, list(self.input_items), output_items))
+        await self.writer.submit(turn)
         if self.metrics is not None:
             self.metrics.commit_latency.observe(time.perf_counter() - started)
+
+
+def new_turn(request: web.Request) -> TurnState:
+    """The state of a turn that continues nothing, to be stored."""
+    store = request.app.get(STORE)
+    turn = TurnState(store, request.app.get(WRITER), owner_of(request), store is not None)
+    turn.metrics = request.app.get(METRICS)
+    return turn
 
 
 async def begin_turn(request: web.Request, body: dict[str, Any], canonical: CanonicalRequest) -> TurnState:

@@ -15,22 +15,6 @@ from plano_proxy.proxy.web_json import json_response
 from plano_proxy.storage import Store, StoredResponse
 from plano_proxy.transformers.sse import frame_named
 
-# Fields of a response object that the store keeps in their own columns; everything else is kept as `request`.
-_OWN_COLUMNS = ("id", "created_at", "status", "output", "usage", "error", "completed_at")
-
-
-def to_record_fields(response: dict[str, Any]) -> dict[str, Any]:
-    """The `StoredResponse` fields for a finished response object (lossless: `response_object` undoes it)."""
-    return {
-        "created_at": response["created_at"],
-        "status": response["status"],
-        "request": {key: value for key, value in response.items() if key not in _OWN_COLUMNS},
-        "output": response.get("output") or [],
-        "usage": response.get("usage"),
-        "error": response.get("error"),
-        "completed_at": response.get("completed_at"),
-    }
-
 
 def response_object(record: StoredResponse) -> dict[str, Any]:
     return {

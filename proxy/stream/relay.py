@@ -1,13 +1,17 @@
-"""Relaying a provider's answer to the client unchanged, chunk by chunk as it arrives."""
+"""Relaying a provider's answer to the client unchanged, chunk by chunk as it arrives, and relaying a chat answer
+while keeping it (`relay_recorded_sse`, `relay_recorded_json`: see `recording`)."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
 
 from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.stream.outlets import ClientOutlet
-from plano_proxy.proxy.stream.usage_tap import StreamUsageTap, UsageReader, usage_of_body
+from plano_proxy.proxy.stream.recording import ChatStreamRecording, finish_reason_of, recorded_completion
+from plano_proxy.proxy.stream.usage_tap import StreamUsageTap, UsageReader, read_chat_usage, usage_of_body
 from plano_proxy.proxy.upstream.client import rate_limit_headers
 from plano_proxy.transformers.anthropic_encoder import anthropic_error_event
 from plano_proxy.transformers.chat_encoder import chat_error_chunk
@@ -49,6 +53,60 @@ async def relay_sse(
                 await outlet.write(chunk)
         except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
             await outlet.write(cut_error)
+        finally:
+            if tap.usage is not None:
+                exchange.note_usage(tap.usage)
+        await outlet.write_eof()
+    return outlet.response
+
+
+class AnswerKeeper(Protocol):
+    """Stores a relayed answer as it was sent; returns once it is committed."""
+
+    async def commit(self, answer: bytes, finish_reason: str | None) -> None: ...
+
+
+async def relay_recorded_json(
+    exchange: Exchange, upstream: aiohttp.ClientResponse, completion_id: str, keeper: AnswerKeeper
+) -> web.Response:
+    """A whole chat completion with the gateway's id, sent once the keeper has committed it."""
+    answer, completion = recorded_completion(await upstream.read(), completion_id)
+    if completion is not None:
+        if (usage := read_chat_usage(completion)) is not None:
+            exchange.note_usage(usage)
+        await keeper.commit(answer, finish_reason_of(completion))
+    return web.Response(
+        body=answer, status=upstream.status, content_type="application/json", headers=_passed_on(upstream)
+    )
+
+
+async def relay_recorded_sse(
+    exchange: Exchange,
+    outlet: ClientOutlet,
+    upstream: aiohttp.ClientResponse,
+    completion_id: str,
+    keeper: AnswerKeeper,
+) -> web.StreamResponse:
+    """A chat stream with the gateway's id, its end held back until the keeper has committed it. A stream that is
+    cut, or never reaches its end, is not kept."""
+    outlet.add_headers(_passed_on(upstream))
+    await outlet.open()
+    tap = StreamUsageTap(read_chat_usage)
+    recording = ChatStreamRecording(completion_id)
+    with exchange.open_stream():
+        try:
+            async for chunk in upstream.content.iter_any():
+                exchange.note_first_byte()
+                tap.feed(chunk)
+                if passed := recording.feed(chunk):
+                    await outlet.write(passed)
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
+            await outlet.write(recording.release() + CHAT_STREAM_CUT)
+        else:
+            recording.finish()
+            if recording.complete:
+                await keeper.commit(recording.answer, recording.finish_reason)
+            await outlet.write(recording.release())
         finally:
             if tap.usage is not None:
                 exchange.note_usage(tap.usage)

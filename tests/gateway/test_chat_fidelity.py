@@ -13,8 +13,8 @@ from support import http
 from support.servers import ServerThread
 
 HI = [{"role": "user", "content": "Tell me a short story"}]
-# (storage, model): the relay to an OpenAI-compatible provider, the same provider with stored turns (translated),
-# a native Responses provider and an Anthropic provider.
+# (storage, model): the relay to an OpenAI-compatible provider, the same provider with stored turns (relayed too, but
+# kept as one choice, so held to the translation's checks), a native Responses provider and an Anthropic provider.
 RELAY = (None, "gpt-4o-mini")
 TRANSLATED = [("sqlite", "gpt-4o-mini"), ("sqlite", "gpt-4o"), (None, "claude-sonnet-4-5")]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -88,5 +89,61 @@ def test_kill_9_loses_no_acknowledged_response(tmp_path: Path, mock_upstream: Se
             model="gpt-4o-mini", input="after the crash", previous_response_id=acknowledged[-1]
         )
         assert "after the crash" in follow.output_text
+    finally:
+        restarted.stop()
+
+
+def test_kill_9_loses_no_acknowledged_chat_turn(tmp_path: Path, mock_upstream: ServerThread) -> None:
+    """Stored chat turns, whole and streamed, under load; kill -9; after a restart every turn whose answer ended
+    (the whole body, or the stream through [DONE]) reads back and can be continued."""
+    config = write_config(tmp_path, mock_upstream)
+    gateway = GatewayProcess(config)
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def load(stream: bool) -> None:
+        body = json.dumps(
+            {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "durable?"}], "stream": stream}
+        )
+        while not stop.is_set():
+            request = urllib.request.Request(
+                f"{gateway.url}/v1/chat/completions", data=body.encode(), headers={"Content-Type": "application/json"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    answer = response.read()
+            except (OSError, http.client.HTTPException):
+                return
+            if stream and not answer.endswith(b"data: [DONE]\n\n"):
+                return
+            first = answer.split(b"\n", 1)[0].removeprefix(b"data: ") if stream else answer
+            acknowledged.append(json.loads(first)["id"])
+
+    workers = [threading.Thread(target=load, args=(stream,)) for stream in (False, True, False, True)]
+    for worker in workers:
+        worker.start()
+    time.sleep(1.0)
+    gateway.kill()
+    stop.set()
+    for worker in workers:
+        worker.join(timeout=10)
+    print(f"{len(acknowledged)} chat turns acknowledged before kill -9")
+    assert len(acknowledged) > 20
+    restarted = GatewayProcess(config)
+    try:
+        client = openai.OpenAI(base_url=f"{restarted.url}/v1", api_key="k", max_retries=0)
+        missing = []
+        for completion_id in acknowledged:
+            try:
+                client.responses.retrieve(completion_id)
+            except openai.NotFoundError:
+                missing.append(completion_id)
+        assert missing == []
+        follow = client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "after the crash"}],
+            metadata={"response_id": acknowledged[-1]},
+        )
+        assert 'earlier user texts: ["durable?"]' in (follow.choices[0].message.content or "")
     finally:
         restarted.stop()

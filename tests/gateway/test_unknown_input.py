@@ -58,7 +58,7 @@ def test_responses_unknown_fields(
 def test_chat_unknown_fields(
     openai_client: openai.OpenAI, mock_upstream: ServerThread, model: str, forwarded: bool
 ) -> None:
-    """A chat turn (stored, so translated on every provider) keeps its unknown fields for a Chat upstream."""
+    """A stored chat turn keeps its unknown fields for a Chat upstream (relayed as sent) and names them for another."""
     raw = openai_client.chat.completions.with_raw_response.create(
         model=model, messages=[{"role": "user", "content": "hi"}], extra_body={"verbosity": "low", "seed": 7}
     )
