@@ -49,11 +49,16 @@ class App {
     $("forget-key").hidden = !this.keysOn;
     this.fillModels();
     this.chat = loadChat() || newChat(this.defaultModel());
+    // A turn still streaming when the last page left: a background answer is picked up where it was; any other
+    // ended with that page (the gateway stopped it when the page went away).
+    const pending = this.chat.turns.find((turn) => turn.status === "streaming");
+    if (pending && !(pending.background && pending.responseId)) {
+      pending.status = "interrupted";
+      pending.chainable = false;
+    }
     this.showChat();
     this.refreshSide();
-    const pending = this.chat.turns.find((turn) => turn.status === "streaming");
-    if (pending && pending.background && pending.responseId) this.runner.resume(pending);
-    else if (pending) pending.status = "interrupted";
+    if (pending?.status === "streaming") this.runner.resume(pending);
     $("composer-text").focus();
   }
 

@@ -128,3 +128,21 @@ def test_a_key_sees_only_its_own_state(make_gateway: Any, new_page: Any) -> None
     second.page.locator("#chains .stored-item").first.wait_for()
     assert second.stored("chains") == ["Team B here"]
     assert "Team A" not in second.page.inner_text("#side")
+
+
+def test_without_state_storage_the_browser_sends_the_history(make_gateway: Any, new_page: Any) -> None:
+    """On a gateway that stores nothing, only history the browser sends is offered, and it carries the chat across
+    client APIs; the side list says why it is empty."""
+    stateless = make_gateway(None)
+    ui = PlaygroundPage(new_page(), stateless.url).open()
+    assert ui.page.locator("#context").input_value() == "history"
+    assert ui.page.locator('#context option[value="conversation"]').is_disabled()
+    assert ui.page.locator("#background").is_disabled()
+    assert "No state storage" in ui.page.inner_text("#conversations")
+    ui.send("My name is Alice")
+    ui.wait_turn(0)
+    ui.choose(api="chat", model="claude-sonnet-4-5")
+    ui.send("What's my name?")
+    ui.wait_turn(1)
+    assert "mock-claude-sonnet-4-5 heard 3 messages" in ui.answer(1)
+    assert 'earlier user texts: ["My name is Alice"]' in ui.answer(1)
