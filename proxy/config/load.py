@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
@@ -29,18 +29,16 @@ from plano_proxy.proxy.config.model import (
 )
 from plano_proxy.proxy.config.values import (
     Env,
+    Problems,
     boolean,
     duration,
     integer,
     list_of,
     mapping,
-    optional_string,
     size,
     string,
 )
 from plano_proxy.proxy.upstream.providers import ProviderKind, provider_kind
-
-T = TypeVar("T")
 
 _STORAGE_TYPES = ("memory", "sqlite", "postgres")
 
@@ -51,34 +49,6 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None, *, k
     except OSError as exc:
         raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from exc
     return parse_config(text, os.environ if environ is None else environ, source=str(path), keys_required=keys_required)
-
-
-class Problems:
-    """The problems found so far; `read` runs one reader and notes its error instead of stopping."""
-
-    def __init__(self, env: Env, *, keys_required: bool) -> None:
-        self.env = env
-        self.errors: list[str] = []
-        self.unset: list[str] = []
-        self._keys_required = keys_required
-
-    def read(self, reader: Callable[..., T], *args: Any, default: T) -> T:
-        try:
-            return reader(*args)
-        except ConfigError as exc:
-            self.errors.extend(exc.problems)
-            return default
-
-    def substituted(self, value: Any, where: str, needed_by: str = "") -> tuple[str | None, bool]:
-        """The string with its variables substituted, and whether one of them was unset (noted as a problem, or as
-        an unset variable when keys are not required)."""
-        self.env.missing.clear()
-        text = self.read(optional_string, value, where, self.env, default=None)
-        if not self.env.missing:
-            return text, False
-        problem = f"{where}: environment variable {self.env.missing[0]} is not set{needed_by}"
-        (self.errors if self._keys_required else self.unset).append(problem)
-        return None, True
 
 
 def parse_config(

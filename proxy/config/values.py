@@ -4,16 +4,19 @@ key path and the bad value::
     ConfigError: model_providers[1].port: 'abc' is not a valid integer
 
 ``$VAR``, ``${VAR}`` and ``${VAR:-default}`` in string values are substituted here, from the environment that
-`load.load_config` (the only code that reads it) hands in.
+`load.load_config` (the only code that reads it) hands in. `Problems` runs the readers of a file one by one and notes
+each error instead of stopping, so that every problem of the file is reported in one go.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from plano_proxy.proxy.config.model import ConfigError
+
+T = TypeVar("T")
 
 _VAR = re.compile(
     r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
@@ -102,3 +105,31 @@ def size(value: Any, where: str) -> int:
     if match is None or float(match.group("number")) <= 0:
         raise ConfigError(f"{where}: {value!r} is not a valid size (for example 500MB, 2GiB)")
     return int(float(match.group("number")) * _SIZE_UNITS[(match.group("unit") or "").lower()])
+
+
+class Problems:
+    """The problems found so far; `read` runs one reader and notes its error instead of stopping."""
+
+    def __init__(self, env: Env, *, keys_required: bool) -> None:
+        self.env = env
+        self.errors: list[str] = []
+        self.unset: list[str] = []
+        self._keys_required = keys_required
+
+    def read(self, reader: Callable[..., T], *args: Any, default: T) -> T:
+        try:
+            return reader(*args)
+        except ConfigError as exc:
+            self.errors.extend(exc.problems)
+            return default
+
+    def substituted(self, value: Any, where: str, needed_by: str = "") -> tuple[str | None, bool]:
+        """The string with its variables substituted, and whether one of them was unset (noted as a problem, or as
+        an unset variable when keys are not required)."""
+        self.env.missing.clear()
+        text = self.read(optional_string, value, where, self.env, default=None)
+        if not self.env.missing:
+            return text, False
+        problem = f"{where}: environment variable {self.env.missing[0]} is not set{needed_by}"
+        (self.errors if self._keys_required else self.unset).append(problem)
+        return None, True
