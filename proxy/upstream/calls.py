@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -50,6 +51,8 @@ class UpstreamCall:
     """What the client sent that this provider, speaking another format, does not receive."""
 
 
+_NO_REASONING_EFFORT = re.compile(r"(gpt-4|gpt-3\.5|chatgpt-)")
+"""OpenAI's chat models without reasoning: ``reasoning_effort`` is for the o-series and gpt-5 onwards."""
 _FORMAT_OF_OPERATION: dict[Operation, ClientFormat] = {
     "messages": "anthropic",
     "responses": "responses",
@@ -66,10 +69,11 @@ def upstream_call(request: CanonicalRequest, provider: ProviderConfig) -> Upstre
     elif speaks_native_responses(request, provider):
         call = _responses_call(request, provider)
     else:
-        call = _chat_call(request, provider)
+        request, dropped = _without_unsupported_reasoning(request, provider)
+        call = dataclasses.replace(_chat_call(request, provider), ignored=dropped)
     if request.client_format in (None, _FORMAT_OF_OPERATION[call.operation]):
         return call
-    return dataclasses.replace(call, ignored=ignored_names(request))
+    return dataclasses.replace(call, ignored=(*ignored_names(request), *call.ignored))
 
 
 def speaks_native_responses(request: CanonicalRequest, provider: ProviderConfig) -> bool:
@@ -91,6 +95,23 @@ def _anthropic_call(request: CanonicalRequest, provider: ProviderConfig) -> Upst
         request, upstream_model=provider.model, default_max_tokens=anthropic_default_max_tokens(provider)
     )
     return UpstreamCall("messages", body, AnthropicStreamDecoder, anthropic_message_to_events)
+
+
+def _without_unsupported_reasoning(
+    request: CanonicalRequest, provider: ProviderConfig
+) -> tuple[CanonicalRequest, tuple[str, ...]]:
+    """A request translated from another format, asking for reasoning, for one of OpenAI's models that take no
+    ``reasoning_effort`` (OpenAI refuses it with a 400): sent without it, and named. Claude Code asks for thinking on
+    every turn; a Chat client's own ``reasoning_effort`` stays its business and goes as sent."""
+    if (
+        request.reasoning is None
+        or request.client_format in (None, "chat")
+        or provider.provider not in ("openai", "azure_openai")
+        or not _NO_REASONING_EFFORT.match(provider.model)
+    ):
+        return request, ()
+    named = "thinking" if request.client_format == "anthropic" else "reasoning"
+    return dataclasses.replace(request, reasoning=None), (named,)
 
 
 def _chat_call(request: CanonicalRequest, provider: ProviderConfig) -> UpstreamCall:

@@ -258,3 +258,22 @@ def test_fuzzed_messages_bodies(gateway: ServerThread, model: str, fields: dict,
     body = {**fields, "model": model, "max_tokens": 50, "messages": [message], "tools": tools}
     headers = {"anthropic-version": "2023-06-01", "x-api-key": "k"}
     accepted_or_named(http.post(f"{gateway.url}/v1/messages", body, headers), [*blocks, *tools])
+
+
+def test_thinking_is_not_sent_to_an_openai_model_without_reasoning(
+    anthropic_client: anthropic.Anthropic, openai_client: openai.OpenAI, mock_upstream: ServerThread
+) -> None:
+    """Claude Code asks for adaptive thinking on every turn; gpt-4o-mini takes no reasoning_effort (OpenAI refuses it),
+    so the translated request goes without it and the answer names it. A Chat client's own reasoning_effort is its
+    business and goes as sent."""
+    raw = anthropic_client.messages.with_raw_response.create(
+        model="gpt-4o-mini",
+        max_tokens=50,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_body={"thinking": {"type": "adaptive"}, "output_config": {"effort": "high"}},
+    )
+    assert raw.headers[IGNORED] == "thinking" and "reasoning_effort" not in last_sent(mock_upstream)
+    openai_client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], reasoning_effort="low"
+    )
+    assert last_sent(mock_upstream)["reasoning_effort"] == "low"
