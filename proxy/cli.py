@@ -98,7 +98,7 @@ def check(config: Config, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     for problem in config.unset_variables:
-        print(f"plano-proxy: warning: {args.config}: {problem}; serve needs it", file=sys.stderr)
+        print(f"plano-proxy: warning: {args.config}: {problem}; serve will not start without it", file=sys.stderr)
     print(model_table(config))
     if args.strict and config.unset_variables:
         count = len(config.unset_variables)

@@ -660,7 +660,9 @@ def main() -> None:
     parser.add_argument("--delta-delay-ms", type=float, default=0.0)
     args = parser.parse_args()
     app = create_mock_app(MockConfig(delta_delay=args.delta_delay_ms / 1000))
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+    # One line once the port is bound, so a caller (scripts/serve) knows the mock itself holds it.
+    ready = f"mock upstream listening on http://{args.host}:{args.port}"
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=lambda *_: print(ready, flush=True))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from plano_proxy.proxy.config import ConfigError, parse_config
-from plano_proxy.proxy.config.keys import ignored_keys
+from plano_proxy.proxy.config.keys import check_keys
 from plano_proxy.proxy.upstream.context_window import FALLBACK_CONTEXT_WINDOW, context_window
 
 CONFIG = """
@@ -43,4 +43,4 @@ def test_bad_setting_names_the_key(value: str, message: str) -> None:
 
 def test_setting_is_a_known_key() -> None:
     """context_window is read, so check and serve do not warn about it."""
-    assert ignored_keys(yaml.safe_load(CONFIG)) == ()
+    assert check_keys(yaml.safe_load(CONFIG)).unknown == ()
