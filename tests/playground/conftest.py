@@ -50,8 +50,10 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module. Not one per session: while Playwright's synchronous API is open, its event loop
+    counts as running in this thread, so the asyncio tests of other modules could not run theirs."""
     problem = _missing()
     if problem is not None:
         if os.environ.get(REQUIRE_ENV) == "1":
