@@ -14,7 +14,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from plano_proxy.storage.base import StorageUnavailable
@@ -23,6 +22,7 @@ from plano_proxy.storage.sql_common import dumps
 from plano_proxy.storage.sql_dialect import build_dialect
 from plano_proxy.storage.sql_executor import Statement, Work, run_program
 from plano_proxy.storage.sql_store import SqlStore
+from plano_proxy.storage.threads import ThreadRunner
 
 T = TypeVar("T")
 
@@ -111,8 +111,8 @@ class SqliteExecutor:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._writer = ThreadPoolExecutor(1, "plano-sqlite-writer")
-        self._readers = ThreadPoolExecutor(readers, "plano-sqlite-reader")
+        self._writer = ThreadRunner(1, "plano-sqlite-writer")
+        self._readers = ThreadRunner(readers, "plano-sqlite-reader")
 
     async def read(self, work: Work[T]) -> T:
         return await self._run(self._readers, lambda conn: _run_work(conn, work))
@@ -138,21 +138,21 @@ class SqliteExecutor:
             self._connections.append(conn)
         return conn
 
-    async def _run(self, threads: ThreadPoolExecutor, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, threads: ThreadRunner, fn: Callable[[sqlite3.Connection], T]) -> T:
         def run() -> T:
             try:
                 return fn(self._connection())
             except sqlite3.Error as exc:
                 raise _translate(exc) from exc
 
-        return await asyncio.get_running_loop().run_in_executor(threads, run)
+        return await threads.run(run)
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._shutdown)
 
     def _shutdown(self) -> None:
-        self._writer.shutdown(wait=True)
-        self._readers.shutdown(wait=True)
+        self._writer.shutdown()
+        self._readers.shutdown()
         with self._lock:
             for conn in self._connections:
                 conn.close()
