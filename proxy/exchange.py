@@ -61,9 +61,9 @@ class Exchange:
     def note_usage(self, usage: Usage) -> None:
         record = self.record
         record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
-        tokens = self.metrics.tokens
-        tokens.labels("in", record.model or "", record.provider or "").inc(usage.input_tokens)
-        tokens.labels("out", record.model or "", record.provider or "").inc(usage.output_tokens)
+        metrics, tokens = self.metrics, self.metrics.tokens
+        metrics.labelled(tokens, "in", record.model or "", record.provider or "").inc(usage.input_tokens)
+        metrics.labelled(tokens, "out", record.model or "", record.provider or "").inc(usage.output_tokens)
 
     def note_first_byte(self) -> None:
         """Record time to first token the first time a streamed answer writes."""
@@ -71,9 +71,9 @@ class Exchange:
         if record.first_byte is not None:
             return
         record.first_byte = time.perf_counter()
-        self.metrics.time_to_first_token.labels(self.endpoint, record.provider or "").observe(
-            record.first_byte - record.started
-        )
+        metrics = self.metrics
+        ttft = metrics.labelled(metrics.time_to_first_token, self.endpoint, record.provider or "")
+        ttft.observe(record.first_byte - record.started)
 
     def note_upstream_error(self, status: int) -> None:
         self.metrics.upstream_errors.labels(self.record.provider or "", str(status)).inc()

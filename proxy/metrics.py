@@ -8,7 +8,8 @@ With several worker processes (``serve --workers N``) the CLI gives prometheus-c
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -17,6 +18,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from plano_proxy.proxy.app_keys import ACCESS, WRITER
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_Labelled = TypeVar("_Labelled", Counter, Histogram)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
@@ -37,6 +39,15 @@ class Metrics:
     state_rows: Gauge
     state_bytes: Gauge
     state_pruned: Counter
+    _children: dict[tuple[object, tuple[str, ...]], Any] = field(default_factory=dict)
+
+    def labelled(self, metric: _Labelled, *values: str) -> _Labelled:
+        """``metric.labels(*values)``, kept: every request labels the same few series, and prometheus-client checks
+        and locks on each call."""
+        child = self._children.get((metric, values))
+        if child is None:
+            child = self._children[metric, values] = metric.labels(*values)
+        return child
 
 
 def create_metrics(multiprocess: bool) -> Metrics:
@@ -143,8 +154,9 @@ def observe_request(request: web.Request, status: int) -> None:
     metrics = request.app[METRICS]
     record = request[ACCESS]
     endpoint = route_template(request)
-    metrics.requests.labels(endpoint, record.model or "", record.provider or "", str(status)).inc()
-    metrics.latency.labels(endpoint, "true" if record.stream else "false").observe(time.perf_counter() - record.started)
+    metrics.labelled(metrics.requests, endpoint, record.model or "", record.provider or "", str(status)).inc()
+    latency = metrics.labelled(metrics.latency, endpoint, "true" if record.stream else "false")
+    latency.observe(time.perf_counter() - record.started)
 
 
 def route_template(request: web.Request) -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -53,7 +53,9 @@ def render_error(request: web.Request, error: GatewayError) -> web.Response:
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
-    record = AccessRecord(request_id=request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex}", started=started)
+    record = AccessRecord(
+        request_id=request.headers.get("x-request-id") or f"req_{secrets.token_hex(16)}", started=started
+    )
     request[ACCESS] = record
     status = 500
     try:

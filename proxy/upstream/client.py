@@ -7,6 +7,7 @@ The gateway only ever calls a configured provider's own API root; nothing in a c
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -15,7 +16,7 @@ import aiohttp
 import orjson
 import structlog
 
-from plano_proxy.proxy.config import ProviderConfig
+from plano_proxy.proxy.config import ProviderConfig, Timeouts
 from plano_proxy.proxy.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from plano_proxy.proxy.upstream.capture import note_sent
 
@@ -128,20 +129,30 @@ async def _post(
     forwarded: Mapping[str, str] | None,
 ) -> aiohttp.ClientResponse:
     timeouts = provider.timeouts
+    send = session.post(
+        upstream_url(provider, operation),
+        data=body,
+        headers=upstream_headers(provider, forwarded),
+        timeout=_client_timeout(timeouts),
+    )
     try:
+        # aiohttp's sock_read (the idle timeout) also bounds the wait for the first bytes of the answer, so only a
+        # shorter first_byte needs a timer of its own.
+        if timeouts.first_byte >= timeouts.idle:
+            return await send
         async with asyncio.timeout(timeouts.first_byte):
-            return await session.post(
-                upstream_url(provider, operation),
-                data=body,
-                headers=upstream_headers(provider, forwarded),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.idle),
-            )
+            return await send
     except TimeoutError as exc:
         raise UpstreamTimeout(f"The provider {provider.qualified_name!r} did not answer in time.") from exc
     except aiohttp.ClientError as exc:
         raise UpstreamUnreachable(
             f"Could not reach the provider {provider.qualified_name!r}: {type(exc).__name__}."
         ) from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.idle)
 
 
 async def _error_from(response: aiohttp.ClientResponse, provider: ProviderConfig) -> UpstreamError:

@@ -198,14 +198,15 @@ def test_unreachable_upstream_is_502() -> None:
     assert response.json()["error"]["code"] == "upstream_unreachable"
 
 
-def test_slow_upstream_is_504(mock_upstream: ServerThread) -> None:
-    """A provider that does not answer within first_byte gives a 504 OpenAI error."""
+@pytest.mark.parametrize("timeouts", ["{first_byte: 200ms}", "{idle: 200ms}"])
+def test_slow_upstream_is_504(mock_upstream: ServerThread, timeouts: str) -> None:
+    """A provider that does not answer within first_byte gives a 504 OpenAI error; the idle timeout, when shorter,
+    bounds the wait for the first byte too."""
     from plano_proxy.proxy.app import create_app
     from plano_proxy.proxy.config import parse_config
 
     config = parse_config(
-        f"model_providers:\n  - {{model: vllm/m, base_url: '{mock_upstream.url}', timeouts: {{first_byte: 200ms}}}}\n",
-        {},
+        f"model_providers:\n  - {{model: vllm/m, base_url: '{mock_upstream.url}', timeouts: {timeouts}}}\n", {}
     )
     server = ServerThread(lambda: create_app(config))
     try:
