@@ -286,7 +286,7 @@ def canonical_to_responses_request(req: CanonicalRequest, *, upstream_model: str
     """
     body: dict[str, Any] = {
         "model": upstream_model,
-        "input": [_without_id(item) for item in req.items if _replayable(item)],
+        "input": _replayed_input(req.items),
         "store": False,
         "include": ["reasoning.encrypted_content"],
     }
@@ -318,17 +318,20 @@ def canonical_to_responses_request(req: CanonicalRequest, *, upstream_model: str
     return body
 
 
-def _without_id(item: Item) -> Item:
-    """The item without its id (a copy only when there is one: this runs over the whole history every turn)."""
-    if "id" not in item:
-        return item
-    copy = dict(item)
-    del copy["id"]
-    return copy
+def _replayed_input(items: tuple[Item, ...]) -> list[Item]:
+    """The items without their ids (a copy only of those that have one), reasoning only where OpenAI minted it.
 
-
-def _replayable(item: Item) -> bool:
-    return item.get("type") != "reasoning" or is_openai_reasoning(item.get("encrypted_content"))
+    One plain loop, no call per item: this runs over the whole history of every turn.
+    """
+    replayed = []
+    for item in items:
+        if item.get("type") == "reasoning" and not is_openai_reasoning(item.get("encrypted_content")):
+            continue
+        if "id" in item:
+            item = dict(item)
+            del item["id"]
+        replayed.append(item)
+    return replayed
 
 
 def _tool_bodies(tools: Iterable[FunctionTool]) -> list[dict[str, Any]]:
