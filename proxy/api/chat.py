@@ -24,7 +24,7 @@ from aiohttp import web
 from plano_proxy.proxy.api.chat_turn import relay_stored_turn, relays_continuation
 from plano_proxy.proxy.api.responses_turn import Attempt
 from plano_proxy.proxy.api.state import begin_turn
-from plano_proxy.proxy.app_keys import ACCESS, CONFIG, STORE, resolve_route
+from plano_proxy.proxy.app_keys import ACCESS, CONFIG, resolve_route
 from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.stream.outlets import ClientOutlet
 from plano_proxy.proxy.stream.pump import Stream, run_whole, stream_to_client
@@ -70,13 +70,18 @@ async def _answer(
         return await relay_json(exchange, upstream, read_chat_usage)
 
 
+# The store is on the app exactly when state_storage is configured; the settings are read instead, since a
+# membership test on the app costs a raised KeyError on every request of a gateway without storage.
+
+
 def _stores_chat_turns(request: web.Request) -> bool:
     settings = request.app[CONFIG].state_storage
-    return STORE in request.app and settings is not None and settings.store_chat_turns
+    return settings is not None and settings.store_chat_turns
 
 
 def _uses_state(request: web.Request, body: dict[str, Any]) -> bool:
-    return _stores_chat_turns(request) or (STORE in request.app and _continued_id(body) is not None)
+    settings = request.app[CONFIG].state_storage
+    return settings is not None and (settings.store_chat_turns or _continued_id(body) is not None)
 
 
 def _continued_id(body: dict[str, Any]) -> Any:
