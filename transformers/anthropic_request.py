@@ -186,7 +186,7 @@ def _part(block: dict[str, Any], role: str, where: str) -> dict[str, Any]:
 
 def _media_part(block: dict[str, Any], where: str) -> dict[str, Any]:
     """An image (base64 or URL) or a base64 document; other document sources cannot be carried."""
-    source = block.get("source")
+    source: Any = block.get("source")
     anthropic_expect(source, dict, "dictionary", f"{where}.source")
     if block["type"] == "image" and source.get("type") == "url":
         anthropic_expect(source.get("url"), str, "string", f"{where}.source.url")

@@ -225,7 +225,7 @@ def _plain_text(content: Any, where: str) -> str:
     if content is None or isinstance(content, str):
         return content or ""
     if isinstance(content, list):
-        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        texts: list[Any] = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
         for index, text in enumerate(texts):
             expect(text, str, "a string", f"{where}.content[{index}].text")
         return "".join(texts)
