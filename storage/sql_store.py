@@ -106,7 +106,8 @@ class SqlStore(Store):
         if revision > 0:  # saved again (a background response finishing, say): its old items make way for the new
             previous = {row[0] for row in (yield from fetch(self._sql.response_item_ids, record.id))}
             yield from execute(self._sql.delete_response_items, record.id)
-        yield from executemany(self._sql.insert_items, turn.item_rows())
+        if rows := turn.item_rows():  # a turn kept as its exchange has none
+            yield from executemany(self._sql.insert_items, rows)
         if record.conversation_id is not None:
             new = [item for item in turn.items if item["id"] not in previous]
             yield from self._append_conversation_items(record.conversation_id, record.owner, new)
