@@ -11,8 +11,13 @@ the mock upstream, then `plano-proxy serve` with 1 worker and with N workers, th
 5. stateful Responses turns at depth 1, 10, 100 on every store: gateway time and stored bytes (scripts/bench_state.py);
 6. resident memory per open idle stream at 1,000 concurrent streams.
 
-It prints a table saying which budgets of DESIGN.md §6 are met, and writes the raw results (results.json), the table
-as Markdown (results.md) and a chart (results.png) to --out.
+Every figure is taken in several runs that alternate between the mock called directly and the gateway (or LiteLLM),
+and reported as the median of those runs with their run-to-run range: this machine is shared, and one run says
+little. With chat turns stored, it also reads how long the turns waited for their durable commit (the gateway's
+``plano_state_commit_seconds``), the price of acknowledged meaning durable.
+
+It prints a table saying which budgets (DESIGN.md §6, issue 14) are met, and writes the raw results (results.json),
+the table as Markdown (results.md) and a chart (results.png) to --out.
 
     python scripts/bench.py [--workers 2] [--seconds 3] [--out bench-results] [--no-litellm]
 """
@@ -23,6 +28,7 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -44,11 +50,10 @@ from bench_http import (
     JSON,
     Target,
     hold_open_streams,
-    median_latency,
     paired_latency,
     paired_throughput,
+    spread,
     stream_timing,
-    throughput,
 )
 from bench_rows import budget_rows, format_table, markdown_table
 from litellm_side import ensure_litellm, free_port, start_litellm, stop_process, wait_litellm_ready
@@ -56,6 +61,8 @@ from litellm_side import ensure_litellm, free_port, start_litellm, stop_process,
 SCRIPTS = Path(__file__).resolve().parent
 PLANO_PROXY = str(Path(sys.executable).with_name("plano-proxy"))
 CONCURRENCY = 64
+ROUNDS = 5
+"""Alternating rounds of each stream figure."""
 STREAM_EVENTS = 1000
 OPEN_STREAMS = 1000
 ANTHROPIC_HEADERS = {**JSON, "x-api-key": "k", "anthropic-version": "2023-06-01"}
@@ -130,38 +137,69 @@ SHORT = "[[events:20]] go"
 IDLE = "[[delay:60000]] hold the stream open"
 
 
-async def stream_figures(direct: Callable[[str], Target], gateway: Callable[[str], Target]) -> dict[str, float]:
-    """Time to first token on a 20-event stream, where the first token is not held up by the host's CPU relaying the
-    rest of a burst, and total time of a 1,000-event stream sent by the mock as fast as it can."""
-    direct_first, _ = await stream_timing(direct(SHORT), 50)
-    gateway_first, _ = await stream_timing(gateway(SHORT), 50)
-    _, direct_total = await stream_timing(direct(LONG), 15)
-    _, gateway_total = await stream_timing(gateway(LONG), 15)
-    return {
-        "direct_ttft_ms": direct_first * 1000,
-        "gateway_ttft_ms": gateway_first * 1000,
-        "direct_stream_ms": direct_total * 1000,
-        "gateway_stream_ms": gateway_total * 1000,
-        "events": STREAM_EVENTS,
-    }
+async def stream_figures(direct: Callable[[str], Target], gateway: Callable[[str], Target]) -> dict[str, Any]:
+    """Added time to first token on a 20-event stream, where the first token is not held up by the host's CPU
+    relaying the rest of a burst, and added time per event of a 1,000-event stream sent by the mock as fast as it
+    can; each the median of `ROUNDS` alternating rounds (10 and 3 streams a side)."""
+    first: list[float] = []
+    per_event: list[float] = []
+    for _ in range(ROUNDS):
+        direct_first, _ = await stream_timing(direct(SHORT), 10)
+        gateway_first, _ = await stream_timing(gateway(SHORT), 10)
+        _, direct_total = await stream_timing(direct(LONG), 3)
+        _, gateway_total = await stream_timing(gateway(LONG), 3)
+        first.append((gateway_first - direct_first) * 1000)
+        per_event.append((gateway_total - direct_total) * 1_000_000 / STREAM_EVENTS)
+    return {"added_ttft_ms": spread(first), "added_per_event_us": spread(per_event), "events": STREAM_EVENTS}
 
 
-async def chat_figures(mock: str, base: str, seconds: float) -> dict[str, Any]:
-    """Sections 1-3 for one gateway: each figure on the mock directly and through the gateway, alternating."""
-    direct_latency, gateway_latency = await paired_latency(chat(mock), chat(base), rounds=6, per_round=50)
+async def paired_figures(
+    mock: str, base: str, seconds: float, *, latency_rounds: int = 6, commits: bool = False
+) -> dict[str, Any]:
+    """Added latency (alternating batches of 50 sequential requests) and throughput against the mock (alternating
+    runs at concurrency 64), each with its run-to-run range; with `commits`, the mean wait of the stored turns for
+    their durable commit in each of the two phases."""
+    before = commit_wait(base) if commits else (0.0, 0.0)
+    latency = await paired_latency(chat(mock), chat(base), rounds=latency_rounds, per_round=50)
+    between = commit_wait(base) if commits else (0.0, 0.0)
     rounds = await paired_throughput(chat(mock), chat(base), CONCURRENCY, seconds, rounds=3)
     figures: dict[str, Any] = {
-        "direct_latency_ms": direct_latency * 1000,
-        "gateway_latency_ms": gateway_latency * 1000,
+        "direct_latency_ms": statistics.median(direct for direct, _ in latency) * 1000,
+        "gateway_latency_ms": statistics.median(gateway for _, gateway in latency) * 1000,
+        "added_latency_ms": spread([(gateway - direct) * 1000 for direct, gateway in latency]),
         "throughput_rounds": rounds,
         "direct_rps": statistics.median(direct for direct, _ in rounds),
         "gateway_rps": statistics.median(gateway for _, gateway in rounds),
-        "rps_ratio": statistics.median(gateway / direct for direct, gateway in rounds),
+        "rps_ratio": spread([gateway / direct for direct, gateway in rounds]),
     }
+    if commits:
+        after = commit_wait(base)
+        figures["commit_wait_ms"] = {
+            "sequential": _mean_wait(before, between),
+            "under_load": _mean_wait(between, after),
+        }
+    return figures
+
+
+def commit_wait(base: str) -> tuple[float, float]:
+    """(seconds, turns) the gateway's turns have waited for their durable commit so far."""
+    text = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
+    total, count = (re.search(rf"^plano_state_commit_seconds_{name} (\S+)$", text, re.M) for name in ("sum", "count"))
+    return (float(total[1]), float(count[1])) if total and count else (0.0, 0.0)
+
+
+async def chat_figures(mock: str, base: str, seconds: float, stored: bool) -> dict[str, Any]:
+    """Sections 1-3 for one gateway: each figure on the mock directly and through the gateway, alternating."""
+    figures = await paired_figures(mock, base, seconds, commits=stored)
     figures["stream"] = await stream_figures(
         lambda text: chat(mock, text, stream=True), lambda text: chat(base, text, stream=True)
     )
     return figures
+
+
+def _mean_wait(before: tuple[float, float], after: tuple[float, float]) -> float | None:
+    turns = after[1] - before[1]
+    return (after[0] - before[0]) / turns * 1000 if turns else None
 
 
 def resident_kib(pid: int) -> int:
@@ -205,15 +243,7 @@ def memory_figures(workdir: Path, mock: str) -> dict[str, Any]:
     return figures
 
 
-async def litellm_figures(mock: str, base: str, seconds: float) -> dict[str, float]:
-    return {
-        "latency_ms": await median_latency(chat(base), 100) * 1000,
-        "rps": await throughput(chat(base), CONCURRENCY, seconds),
-        "direct_rps": await throughput(chat(mock), CONCURRENCY, seconds),
-    }
-
-
-def run_litellm(workdir: Path, venv: Path, mock: str, workers: int, seconds: float) -> dict[str, float]:
+def run_litellm(workdir: Path, venv: Path, mock: str, workers: int, seconds: float) -> dict[str, Any]:
     executable = ensure_litellm(venv)
     port = free_port()
     folder = workdir / f"litellm-{workers}"
@@ -221,7 +251,8 @@ def run_litellm(workdir: Path, venv: Path, mock: str, workers: int, seconds: flo
     process = start_litellm(executable, f"{mock}/v1", port, folder, workers=workers)
     try:
         wait_litellm_ready(port, timeout=180)
-        return asyncio.run(litellm_figures(mock, f"http://127.0.0.1:{port}", seconds))
+        figures = asyncio.run(paired_figures(mock, f"http://127.0.0.1:{port}", seconds, latency_rounds=2))
+        return {**figures, "rps": figures["gateway_rps"]}
     finally:
         stop_process(process)
 
@@ -245,12 +276,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for workers in sorted({1, args.workers}):
             with gateway(workdir, mock, workers, stored=False) as (base, _):
                 print(f"measuring the chat relay with {workers} worker(s) ...", flush=True)
-                figures = asyncio.run(chat_figures(mock, base, args.seconds))
+                figures = asyncio.run(chat_figures(mock, base, args.seconds, stored=False))
                 results["chat"][f"relay, {workers} worker(s)"] = {**figures, "workers": workers, "stored": False}
         with gateway(workdir, mock, 1, stored=True) as (base, _):
             print("measuring chat turns stored in SQLite and Responses streams on Anthropic ...", flush=True)
-            figures = asyncio.run(chat_figures(mock, base, args.seconds))
-            results["chat"]["stored in SQLite, 1 worker(s)"] = {**figures, "workers": 1, "stored": True}
+            figures = asyncio.run(chat_figures(mock, base, args.seconds, stored=True))
+            shipped = "stored in SQLite (shipped config), 1 worker(s)"
+            results["chat"][shipped] = {**figures, "workers": 1, "stored": True}
             results["responses_anthropic"] = asyncio.run(
                 stream_figures(lambda text: anthropic_messages(mock, text), lambda text: responses(base, text))
             )

@@ -22,55 +22,64 @@ def _budget(axes: Axes, value: float, text: str) -> None:
     axes.annotate(text, (0, value), xytext=(2, 3), textcoords="offset points", fontsize=8)
 
 
-def _direct_then_gateways(chat: dict[str, Any], direct: str, gateway: str) -> tuple[list[str], list[float], list[str]]:
-    """Bars for the first run's direct figure, then each gateway run's."""
-    first = next(iter(chat.values()))
-    labels = ["direct", *(name.replace(", ", "\n") for name in chat)]
-    values = [first[direct], *(figures[gateway] for figures in chat.values())]
-    return labels, values, [DIRECT] + [GATEWAY] * len(chat)
+def _ranged(axes: Axes, labels: list[str], figures: list[dict[str, Any]], fmt: str) -> None:
+    """Bars at the medians, with the run-to-run range as error bars."""
+    medians = [figure["median"] for figure in figures]
+    below = [figure["median"] - figure["low"] for figure in figures]
+    above = [figure["high"] - figure["median"] for figure in figures]
+    bars = axes.bar(labels, medians, color=GATEWAY, yerr=[below, above], capsize=3)
+    axes.bar_label(bars, labels=[fmt.format(value) for value in medians], fontsize=8, padding=2)
+    axes.tick_params(axis="x", labelsize=8)
+
+
+def _names(chat: dict[str, Any]) -> list[str]:
+    return [name.replace(" (", "\n(").replace(", ", "\n") for name in chat]
 
 
 def _latency(axes: Axes, chat: dict[str, Any]) -> None:
-    _bars(axes, *_direct_then_gateways(chat, "direct_latency_ms", "gateway_latency_ms"), "{:.2f}")
-    axes.set_title("non-streaming chat, median latency (ms)", fontsize=9)
+    _ranged(axes, _names(chat), [figures["added_latency_ms"] for figures in chat.values()], "{:.2f}")
+    _budget(axes, 0.7, "relay 0.7 ms")
+    _budget(axes, 1.0, "stored 1 ms")
+    axes.set_title("non-streaming chat, added latency (ms): median, range", fontsize=9)
 
 
 def _throughput(axes: Axes, chat: dict[str, Any], litellm: dict[str, Any]) -> None:
-    labels, values, colors = _direct_then_gateways(chat, "direct_rps", "gateway_rps")
+    first = next(iter(chat.values()))
+    labels = ["direct", *_names(chat)]
+    values = [first["direct_rps"], *(figures["gateway_rps"] for figures in chat.values())]
+    colors = [DIRECT] + [GATEWAY] * len(chat)
     for workers, figures in litellm.items():
         if isinstance(figures, dict):
             labels.append(f"LiteLLM\n{workers} worker(s)")
             values.append(figures["rps"])
             colors.append(OTHER)
     _bars(axes, labels, values, colors, "{:,.0f}")
-    axes.set_title("chat throughput at concurrency 64 (requests/s)", fontsize=9)
+    axes.set_title("chat throughput at concurrency 64 (requests/s, medians)", fontsize=9)
 
 
-def _per_event(axes: Axes, chat: dict[str, Any], responses: dict[str, float]) -> None:
-    def added(stream: dict[str, float]) -> float:
-        return (stream["gateway_stream_ms"] - stream["direct_stream_ms"]) * 1000 / stream["events"]
+def _streams(chat: dict[str, Any], responses: dict[str, Any], key: str) -> tuple[list[str], list[dict[str, Any]]]:
+    labels = [*_names(chat), "Responses on\nAnthropic, stored"]
+    return labels, [figures["stream"][key] for figures in chat.values()] + [responses[key]]
 
-    labels = [name.replace(", ", "\n") for name in chat] + ["Responses on\nAnthropic, stored"]
-    values = [added(figures["stream"]) for figures in chat.values()] + [added(responses)]
-    _bars(axes, labels, values, [GATEWAY] * len(values), "{:.1f}")
+
+def _per_event(axes: Axes, chat: dict[str, Any], responses: dict[str, Any]) -> None:
+    _ranged(axes, *_streams(chat, responses, "added_per_event_us"), "{:.1f}")
     _budget(axes, 20.0, "budget 20 µs")
-    axes.set_title("added time per stream event (µs)", fontsize=9)
+    axes.set_title("added time per stream event (µs): median, range", fontsize=9)
+
+
+def _first_token(axes: Axes, chat: dict[str, Any], responses: dict[str, Any]) -> None:
+    _ranged(axes, *_streams(chat, responses, "added_ttft_ms"), "{:.2f}")
+    _budget(axes, 2.0, "budget 2 ms")
+    _budget(axes, 1.5, "Responses on Anthropic 1.5 ms")
+    axes.set_title("added time to first token (ms): median, range", fontsize=9)
 
 
 def _state(axes: Axes, state: list[dict[str, Any]]) -> None:
-    for store in state:
-        depths = sorted(store["depths"], key=int)
-        axes.plot(
-            [int(d) for d in depths],
-            [store["depths"][d]["gateway_cpu_ms"] for d in depths],
-            marker="o",
-            label=store["store"],
-        )
-    axes.set_xscale("log")
+    _ranged(axes, [store["store"] for store in state], [store["cpu_ratio"] for store in state], "{:.2f}×")
+    _budget(axes, 1.3, "budget 1.3×")
     axes.set_ylim(bottom=0)
-    axes.set_xlabel("depth (turns of history)", fontsize=8)
-    axes.legend(fontsize=8)
-    axes.set_title("stateful turn, gateway CPU time per turn (ms)", fontsize=9)
+    axes.set_title("gateway CPU per turn, depth 100 / depth 1: median, range", fontsize=9)
 
 
 def _memory(axes: Axes, memory: dict[str, dict[str, Any]]) -> None:
@@ -82,17 +91,19 @@ def _memory(axes: Axes, memory: dict[str, dict[str, Any]]) -> None:
 
 
 def draw_chart(results: dict[str, Any], path: Path) -> None:
-    figure = Figure(figsize=(15, 8))
+    figure = Figure(figsize=(18, 9))
     grid = figure.subplots(2, 3)
     _latency(grid[0][0], results["chat"])
     _throughput(grid[0][1], results["chat"], results["litellm"])
-    _per_event(grid[0][2], results["chat"], results["responses_anthropic"])
-    _state(grid[1][0], results["state"])
-    _memory(grid[1][1], results["memory"])
-    grid[1][2].axis("off")
+    _first_token(grid[0][2], results["chat"], results["responses_anthropic"])
+    _per_event(grid[1][0], results["chat"], results["responses_anthropic"])
+    _state(grid[1][1], results["state"])
+    _memory(grid[1][2], results["memory"])
     met = sum(row["met"] is True for row in results["rows"])
     checked = sum(row["met"] is not None for row in results["rows"])
-    grid[1][2].text(0, 0.5, f"{met} of {checked} budgets met\n{results['machine']['date']}", fontsize=11)
-    figure.suptitle("plano-proxy against the mock upstream called directly and LiteLLM's proxy (loopback)")
+    figure.suptitle(
+        "plano-proxy against the mock upstream called directly and LiteLLM's proxy (loopback), "
+        f"{results['machine']['date']}: {met} of {checked} budgets met"
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=100)

@@ -1,7 +1,9 @@
 """Client-side measurements for the benchmark: latency, throughput, stream timing and open idle streams.
 
 Every function takes a full URL and a JSON body, so the same measurement runs against the mock upstream directly,
-the gateway and LiteLLM's proxy. All of it is loopback-only and bounded in requests or time.
+the gateway and LiteLLM's proxy. All of it is loopback-only and bounded in requests or time. The paired measurements
+alternate between the two targets in rounds, so that a slow spell of a shared machine falls on both, and give one
+figure per round: `spread` makes the median and the run-to-run range of those.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ class Target:
     first_token: bytes = b""
 
 
+def spread(runs: list[float]) -> dict[str, Any]:
+    """A figure taken in several runs: their median, the lowest and the highest, and the runs themselves."""
+    return {"median": statistics.median(runs), "low": min(runs), "high": max(runs), "runs": runs}
+
+
 async def _one(session: aiohttp.ClientSession, target: Target) -> float:
     started = time.perf_counter()
     async with session.post(target.url, data=orjson.dumps(target.body), headers=target.headers) as response:
@@ -39,27 +46,19 @@ async def _one(session: aiohttp.ClientSession, target: Target) -> float:
     return time.perf_counter() - started
 
 
-async def median_latency(target: Target, count: int) -> float:
-    """Median seconds of `count` sequential requests on one kept-alive connection, after a warm-up."""
-    async with aiohttp.ClientSession() as session:
-        for _ in range(20):
-            await _one(session, target)
-        return statistics.median([await _one(session, target) for _ in range(count)])
-
-
-async def paired_latency(direct: Target, gateway: Target, rounds: int, per_round: int) -> tuple[float, float]:
-    """Median seconds of sequential requests to both targets, taken in alternating batches so that a slow spell of a
-    shared machine falls on both alike."""
+async def paired_latency(direct: Target, gateway: Target, rounds: int, per_round: int) -> list[tuple[float, float]]:
+    """(direct, gateway) median seconds of sequential requests in each round, the two taken in alternating batches
+    on one kept-alive connection each."""
     async with aiohttp.ClientSession() as to_direct, aiohttp.ClientSession() as to_gateway:
         for _ in range(20):
             await _one(to_direct, direct)
             await _one(to_gateway, gateway)
-        direct_times: list[float] = []
-        gateway_times: list[float] = []
+        medians = []
         for _ in range(rounds):
-            direct_times += [await _one(to_direct, direct) for _ in range(per_round)]
-            gateway_times += [await _one(to_gateway, gateway) for _ in range(per_round)]
-    return statistics.median(direct_times), statistics.median(gateway_times)
+            direct_times = [await _one(to_direct, direct) for _ in range(per_round)]
+            gateway_times = [await _one(to_gateway, gateway) for _ in range(per_round)]
+            medians.append((statistics.median(direct_times), statistics.median(gateway_times)))
+    return medians
 
 
 async def paired_throughput(

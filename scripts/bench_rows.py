@@ -1,4 +1,5 @@
-"""The benchmark's table: each budget of DESIGN.md §6 worked out from the raw results of one run."""
+"""The benchmark's table: each budget of DESIGN.md §6 (as issue 14 set them) worked out from the raw results of one
+run; a figure taken in several runs shows its median, which the budget is checked on, and its run-to-run range."""
 
 from __future__ import annotations
 
@@ -19,51 +20,78 @@ class Row:
         return asdict(self)
 
 
-def _stream_rows(section: str, stream: dict[str, float]) -> list[Row]:
-    ttft = stream["gateway_ttft_ms"] - stream["direct_ttft_ms"]
-    per_event = (stream["gateway_stream_ms"] - stream["direct_stream_ms"]) * 1000 / stream["events"]
+def shown(figure: dict[str, Any], unit: str, digits: int = 3) -> str:
+    """A figure taken in several runs: its median, then the run-to-run range."""
+    return f"{figure['median']:.{digits}f} {unit} ({figure['low']:.{digits}f}–{figure['high']:.{digits}f})"
+
+
+def _percent(figure: dict[str, Any]) -> str:
+    return f"{figure['median']:.0%} ({figure['low']:.0%}–{figure['high']:.0%})"
+
+
+def _stream_rows(section: str, stream: dict[str, Any], ttft_budget: float) -> list[Row]:
+    ttft, per_event = stream["added_ttft_ms"], stream["added_per_event_us"]
     return [
-        Row(section, "added time to first token (median)", f"{ttft:.3f} ms", "≤ 2 ms", ttft <= 2.0),
+        Row(
+            section,
+            f"added time to first token (median of {len(ttft['runs'])} alternating rounds)",
+            shown(ttft, "ms"),
+            f"≤ {ttft_budget:g} ms",
+            ttft["median"] <= ttft_budget,
+        ),
         Row(
             section,
             f"added time per event, {stream['events']:,}-event stream",
-            f"{per_event:.1f} µs",
+            shown(per_event, "µs", 1),
             "≤ 20 µs",
-            per_event <= 20.0,
+            per_event["median"] <= 20.0,
         ),
     ]
+
+
+# (added latency ms, throughput ratio) budgets: the byte relay, and the shipped configuration (chat turns stored).
+_RELAY = (0.7, 0.40)
+_STORED = (1.0, 0.30)
+
+
+def _versus_litellm(section: str, chat: dict[str, Any], other: dict[str, Any] | None) -> Row:
+    """Throughput over LiteLLM's at the same worker count; each is taken as a share of the mock's direct throughput
+    in its own alternating runs, so a machine slower in one phase than in the other does not tilt the ratio."""
+    if other is None:
+        return Row(section, "throughput, gateway / LiteLLM", "not measured", "≥ 20×", None)
+    ours, theirs = chat["rps_ratio"], other["rps_ratio"]
+    versus = ours["median"] / theirs["median"]
+    low, high = ours["low"] / theirs["high"], ours["high"] / theirs["low"]
+    figure = f"{chat['gateway_rps']:,.0f} / {other['rps']:,.0f} rps = {versus:.1f}× ({low:.1f}–{high:.1f})"
+    return Row(section, "throughput at concurrency 64, gateway / LiteLLM", figure, "≥ 20×", versus >= 20.0)
 
 
 def _chat_rows(name: str, chat: dict[str, Any], litellm: dict[str, Any]) -> list[Row]:
     section = f"chat {name}"
-    added = chat["gateway_latency_ms"] - chat["direct_latency_ms"]
-    ratio = chat["rps_ratio"]
+    added, ratio = chat["added_latency_ms"], chat["rps_ratio"]
+    latency_budget, ratio_budget = _STORED if chat["stored"] else _RELAY
     rows = [
-        Row(section, "added latency, non-streaming (median)", f"{added:.3f} ms", "≤ 1 ms", added <= 1.0),
         Row(
             section,
-            "throughput at concurrency 64, gateway / direct (median of 3 alternating runs)",
-            f"{chat['gateway_rps']:,.0f} / {chat['direct_rps']:,.0f} rps, {ratio:.0%}",
-            "≥ 35 %",
-            ratio >= 0.35,
+            f"added latency, non-streaming (median of {len(added['runs'])} alternating batches)",
+            shown(added, "ms"),
+            f"≤ {latency_budget:g} ms",
+            added["median"] <= latency_budget,
         ),
+        Row(
+            section,
+            f"throughput at concurrency 64, gateway / direct (median of {len(ratio['runs'])} alternating runs)",
+            f"{chat['gateway_rps']:,.0f} / {chat['direct_rps']:,.0f} rps, {_percent(ratio)}",
+            f"≥ {ratio_budget:.0%}",
+            ratio["median"] >= ratio_budget,
+        ),
+        _versus_litellm(section, chat, litellm.get(str(chat["workers"]))),
     ]
-    other = litellm.get(str(chat["workers"]))
-    if not chat["stored"]:
-        if other is None:
-            rows.append(Row(section, "throughput, gateway / LiteLLM", "not measured", "≥ 20×", None))
-        else:
-            versus = chat["gateway_rps"] / other["rps"]
-            rows.append(
-                Row(
-                    section,
-                    "throughput at concurrency 64, gateway / LiteLLM",
-                    f"{chat['gateway_rps']:,.0f} / {other['rps']:,.0f} rps = {versus:.1f}×",
-                    "≥ 20×",
-                    versus >= 20.0,
-                )
-            )
-    return rows + _stream_rows(section, chat["stream"])
+    waits = chat.get("commit_wait_ms")
+    if waits is not None:
+        text = ", ".join(f"{value:.3f} ms {phase.replace('_', ' ')}" for phase, value in waits.items() if value)
+        rows.append(Row(section, "mean wait for the durable commit (acknowledged = durable)", text, "–", None))
+    return rows + _stream_rows(section, chat["stream"], 2.0)
 
 
 def _state_rows(state: list[dict[str, Any]]) -> list[Row]:
@@ -71,14 +99,15 @@ def _state_rows(state: list[dict[str, Any]]) -> list[Row]:
     for store in state:
         depths = store["depths"]
         first, last = depths[1]["gateway_cpu_ms"], depths[100]["gateway_cpu_ms"]
+        ratio = store["cpu_ratio"]
         section = f"state, {store['store']}"
         rows.append(
             Row(
                 section,
-                "gateway CPU time per turn, depth 100 / depth 1",
-                f"{last:.3f} / {first:.3f} ms = {last / first:.2f}×",
-                "≤ 1.5×",
-                last / first <= 1.5,
+                f"gateway CPU time per turn, depth 100 / depth 1 (median of {len(ratio['runs'])} alternating rounds)",
+                f"{last:.3f} / {first:.3f} ms, {ratio['median']:.2f}× ({ratio['low']:.2f}–{ratio['high']:.2f})",
+                "≤ 1.3×",
+                ratio["median"] <= 1.3,
             )
         )
         first, last = depths[1]["gateway_ms"], depths[100]["gateway_ms"]
@@ -87,7 +116,7 @@ def _state_rows(state: list[dict[str, Any]]) -> list[Row]:
                 section,
                 "added latency per turn, depth 100 / depth 1",
                 f"{last:.3f} / {first:.3f} ms = {last / first:.2f}×",
-                "(≤ 1.5×)",
+                "–",
                 None,
             )
         )
@@ -112,7 +141,7 @@ def _memory_rows(memory: dict[str, dict[str, Any]]) -> list[Row]:
     return [
         Row(
             f"memory, {path}",
-            f"resident memory per open idle stream, {figures['streams']:,} streams",
+            f"resident memory per open idle stream, {figures['streams']:,} streams (one run)",
             f"{figures['kb_per_stream']:.1f} KB",
             "≤ 150 KB",
             figures["kb_per_stream"] <= 150.0,
@@ -125,7 +154,7 @@ def budget_rows(results: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for name, figures in results["chat"].items():
         rows += _chat_rows(name, figures, results["litellm"])
-    rows += _stream_rows("Responses stream on Anthropic, stored", results["responses_anthropic"])
+    rows += _stream_rows("Responses stream on Anthropic, stored", results["responses_anthropic"], 1.5)
     rows += _state_rows(results["state"])
     rows += _memory_rows(results["memory"])
     return rows

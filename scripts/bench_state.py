@@ -5,7 +5,9 @@ on loopback. At each depth the client sends `--repeats` turns forked from the ch
 figures are taken:
 
 - gateway CPU time per turn: the CPU the gateway process (all its threads) used over those turns, divided by their
-  number. This is the gateway's own cost, which the other processes sharing the machine cannot blur;
+  number. This is the gateway's own cost, which the other processes sharing the machine cannot blur. It is taken in
+  `ROUNDS` rounds that alternate the depths, and the depth-100 / depth-1 ratio of each round gives the ratio's median
+  and run-to-run range;
 - added latency: the median latency through the gateway minus the median latency of sending the same upstream
   request (the whole history, as the gateway sent it) straight to the mock.
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import contextlib
 import secrets
 import statistics
 import subprocess
@@ -36,6 +38,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_http import spread
 from litellm_side import free_port, stop_process
 from mock_upstream import REQUESTS, create_mock_app
 
@@ -106,9 +109,13 @@ def storage_yaml(kind: str, path: Path, dsn: str, schema: str) -> str:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process, all its threads included."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of a process, all its threads included: the nanoseconds each thread has run (``schedstat``), summed.
+    The clock ticks of ``/proc/<pid>/stat`` come in 10 ms, too coarse for a round of a few hundred milliseconds."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a thread that ended meanwhile
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
 
 
 async def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -140,26 +147,29 @@ async def measure_depths(
     repeats: int,
 ) -> dict[int, dict[str, float]]:
     """Turns forked from the chain's response at each depth: the gateway's CPU per turn and its added latency."""
-    cpu = dict.fromkeys(DEPTHS, 0.0)
+    cpu: dict[int, list[float]] = {depth: [] for depth in DEPTHS}
+    """CPU milliseconds per turn, one figure per round."""
     through: dict[int, list[float]] = {depth: [] for depth in DEPTHS}
     sent = {}
     for depth in DEPTHS:  # warm-up, and the upstream request each depth makes
         for _ in range(20):
             await turn(session, url, f"fork at {depth} [[events:20]]", forked_from[depth])
         sent[depth] = mock_app[REQUESTS][-1]
+    per_round = repeats // ROUNDS
     for _ in range(ROUNDS):
         for depth in DEPTHS:
             before = cpu_seconds(pid)
-            for _ in range(repeats // ROUNDS):
+            for _ in range(per_round):
                 through[depth].append(
                     (await turn(session, url, f"fork at {depth} [[events:20]]", forked_from[depth]))[1]
                 )
-            cpu[depth] += cpu_seconds(pid) - before
+            cpu[depth].append((cpu_seconds(pid) - before) / per_round * 1000)
     figures = {}
     for depth in DEPTHS:
         straight = [await direct(session, mock_url, sent[depth].path, sent[depth].body) for _ in range(200)]
         figures[depth] = {
-            "gateway_cpu_ms": cpu[depth] / len(through[depth]) * 1000,
+            "gateway_cpu_ms": statistics.median(cpu[depth]),
+            "cpu_rounds_ms": cpu[depth],
             "gateway_ms": (statistics.median(through[depth]) - statistics.median(straight)) * 1000,
             "through_gateway_ms": statistics.median(through[depth]) * 1000,
             "direct_ms": statistics.median(straight) * 1000,
@@ -197,6 +207,8 @@ async def bench_store(kind: str, mock_url: str, mock_app: web.Application, repea
                 chain.add(previous)
             figures = await measure_depths(session, url, process.pid, mock_url, mock_app, forked_from, repeats)
             results["depths"] = {depth: {**figures[depth], "stored_bytes": stored[depth]} for depth in DEPTHS}
+            first, last = figures[DEPTHS[0]]["cpu_rounds_ms"], figures[DEPTHS[-1]]["cpu_rounds_ms"]
+            results["cpu_ratio"] = spread([deep / shallow for shallow, deep in zip(first, last, strict=True)])
     finally:
         stop_process(process)
         if kind == "postgres":
@@ -237,14 +249,11 @@ def report(results: list[dict[str, Any]]) -> str:
                 f"{result['store']:<8}  {depth:>5}  {stored:>12}  {row['gateway_cpu_ms']:>14.3f}  "
                 f"{row['through_gateway_ms']:>13.3f}  {row['direct_ms']:>9.3f}  {row['gateway_ms']:>8.3f}"
             )
-        first, last = result["depths"][DEPTHS[0]], result["depths"][DEPTHS[-1]]
-        # CPU time is counted in clock ticks (10 ms): a short run may count none at all.
-        ratio = (
-            f"{last['gateway_cpu_ms'] / first['gateway_cpu_ms']:.2f}x"
-            if first["gateway_cpu_ms"] > 0
-            else "n/a (no CPU time counted at depth 1: too few --repeats)"
+        ratio = result["cpu_ratio"]
+        lines.append(
+            f"{result['store']:<8}  gateway CPU per turn, depth {DEPTHS[-1]} / depth {DEPTHS[0]}: "
+            f"{ratio['median']:.2f}x (rounds {ratio['low']:.2f}-{ratio['high']:.2f}x)"
         )
-        lines.append(f"{result['store']:<8}  gateway CPU per turn, depth {DEPTHS[-1]} / depth {DEPTHS[0]}: {ratio}")
     return "\n".join(lines)
 
 
