@@ -34,6 +34,7 @@ from plano_proxy.proxy.cors import add_cors_headers, cors_middleware
 from plano_proxy.proxy.metrics import METRICS, create_metrics, metrics_endpoint
 from plano_proxy.proxy.middleware import add_gateway_headers, gateway_middleware
 from plano_proxy.proxy.sweeper import state_sweeper
+from plano_proxy.proxy.tracing import add_trace_header, tracer_provider, tracing_middleware
 from plano_proxy.proxy.upstream.client import create_session
 from plano_proxy.proxy.upstream.routing import ModelTable
 from plano_proxy.proxy.web_json import json_response
@@ -42,7 +43,11 @@ from plano_proxy.storage.writer import BackgroundWriter
 
 
 def create_app(config: Config, *, multiprocess_metrics: bool = False) -> web.Application:
-    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[cors_middleware, gateway_middleware])
+    # Tracing adds its middleware only when configured, so that a gateway without it pays nothing for it.
+    traced = [tracing_middleware] if config.tracing is not None else []
+    app = web.Application(
+        client_max_size=config.max_body_bytes, middlewares=[cors_middleware, *traced, gateway_middleware]
+    )
     app[CONFIG] = config
     app[METRICS] = create_metrics(multiprocess_metrics)
     app[MODELS] = ModelTable(config)
@@ -52,6 +57,11 @@ def create_app(config: Config, *, multiprocess_metrics: bool = False) -> web.App
     app[RUNNING] = {}
     app[LIVE] = {}
     app[IGNORED_SEEN] = set()
+    if config.tracing is not None:
+        app.on_response_prepare.append(add_trace_header)
+        app.cleanup_ctx.append(
+            tracer_provider(config.tracing)
+        )  # first in, last out: background work's spans are exported too
     app.cleanup_ctx.append(_upstream_session)
     if config.state_storage is not None:
         app.cleanup_ctx.append(_state_store)

@@ -8,6 +8,7 @@ import aiohttp
 from aiohttp import web
 
 from plano_proxy.proxy.config import Config
+from plano_proxy.proxy.tracing import TRACE
 from plano_proxy.proxy.upstream.routing import ModelTable, Route
 from plano_proxy.storage import Store
 from plano_proxy.storage.writer import BackgroundWriter
@@ -52,7 +53,13 @@ ACCESS = web.RequestKey("access", AccessRecord)
 
 def resolve_route(request: web.Request, model: object) -> Route:
     """Resolve the requested model and note it, with its provider, for the access log."""
-    route = request.app[MODELS].resolve(model)
+    trace = request.get(TRACE)
+    if trace is None:
+        route = request.app[MODELS].resolve(model)
+    else:
+        with trace.tracing.span("route", {"plano.requested_model": str(model)}):
+            route = request.app[MODELS].resolve(model)
+        trace.note_route(route.requested, route.provider)
     record: AccessRecord = request[ACCESS]
     record.model, record.provider = route.requested, route.provider.qualified_name
     return route

@@ -24,6 +24,7 @@ from plano_proxy.proxy.app_keys import ACCESS, BACKGROUND_TASKS, IGNORED_SEEN, S
 from plano_proxy.proxy.auth import presented_key
 from plano_proxy.proxy.ignored_params import count_ignored, plain_names
 from plano_proxy.proxy.metrics import METRICS, Metrics
+from plano_proxy.proxy.tracing import TRACE, RequestTrace
 from plano_proxy.transformers.canonical import Usage
 
 
@@ -37,6 +38,8 @@ class Exchange:
     caller_key: str | None
     tasks: set[asyncio.Task[None]]
     ignored_seen: set[str]
+    trace: RequestTrace | None = None
+    """The request's spans, when tracing is on."""
 
     @classmethod
     def of(cls, request: web.Request) -> Exchange:
@@ -49,6 +52,7 @@ class Exchange:
             caller_key=presented_key(request),
             tasks=app[BACKGROUND_TASKS],
             ignored_seen=app[IGNORED_SEEN],
+            trace=request.get(TRACE),
         )
 
     def for_background(self) -> Exchange:
@@ -64,6 +68,8 @@ class Exchange:
         metrics, tokens = self.metrics, self.metrics.tokens
         metrics.labelled(tokens, "in", record.model or "", record.provider or "").inc(usage.input_tokens)
         metrics.labelled(tokens, "out", record.model or "", record.provider or "").inc(usage.output_tokens)
+        if self.trace is not None:
+            self.trace.note_usage(usage)
 
     def note_first_byte(self) -> None:
         """Record time to first token the first time a streamed answer writes."""
@@ -71,6 +77,8 @@ class Exchange:
         if record.first_byte is not None:
             return
         record.first_byte = time.perf_counter()
+        if self.trace is not None:
+            self.trace.first_token()
         metrics = self.metrics
         ttft = metrics.labelled(metrics.time_to_first_token, self.endpoint, record.provider or "")
         ttft.observe(record.first_byte - record.started)

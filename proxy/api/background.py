@@ -14,6 +14,7 @@ running elsewhere leaves that mark in place when it ends instead of storing its 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
@@ -103,6 +104,17 @@ class BackgroundRun:
         return attempt
 
     async def produce(self) -> None:
+        """The whole background work; with tracing, a trace of its own linked to the request that queued it."""
+        trace = self._exchange.trace
+        if trace is None:
+            await self._produce()
+            return
+        with trace.tracing.linked(trace, "background_response") as own:
+            own.span.set_attribute("plano.response.id", self.attempt.encoder.response()["id"])
+            self._exchange = dataclasses.replace(self._exchange, trace=own)
+            await self._produce()
+
+    async def _produce(self) -> None:
         try:
             await self._turn.state.commit(self.attempt.route, self.attempt.encoder.response(), [], None)  # in_progress
             await with_fallbacks(self._exchange, self.attempt.route, self._try)

@@ -53,7 +53,7 @@ async def _answer(
     if route.provider.interface == "anthropic":
         upstream_body = orjson.dumps({**body, "model": route.provider.model})
         async with open_upstream(
-            exchange.session, route.provider, "messages", upstream_body, _forwarded(request)
+            exchange.session, route.provider, "messages", upstream_body, _forwarded(request), exchange.trace
         ) as upstream:
             if stream:
                 return await relay_sse(

@@ -16,6 +16,7 @@ from aiohttp import web
 from plano_proxy.proxy.app_keys import STORE, WRITER, owner_of
 from plano_proxy.proxy.errors import InvalidRequest, NotFound, StorageNotConfigured
 from plano_proxy.proxy.metrics import METRICS, Metrics
+from plano_proxy.proxy.tracing import TRACE, Tracing, content_attribute
 from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import unix_time
 from plano_proxy.storage import Conversation, Store, StoredResponse, StoredTurn, with_item_ids
@@ -37,6 +38,8 @@ class TurnState:
     previous_response_id: str | None = None
     conversation_id: str | None = None
     metrics: Metrics | None = None
+    tracing: Tracing | None = None
+    """Spans for the history load and the commit, when tracing is on."""
 
     def echo(self) -> dict[str, Any]:
         """Response fields that come from the state rather than the request body."""
@@ -62,6 +65,10 @@ class TurnState:
             events=events,
             **to_record_fields(response),
         )
+        if self.tracing is not None and self.tracing.capture_content:
+            output = {"gen_ai.output.messages": content_attribute(output_items)}
+            await self._submit(StoredTurn(record, list(self.input_items), output_items), output)
+            return
         await self._submit(StoredTurn(record, list(self.input_items), output_items))
 
     async def commit_exchange(
@@ -84,10 +91,14 @@ class TurnState:
         )
         await self._submit(StoredTurn(record, [], []))
 
-    async def _submit(self, turn: StoredTurn) -> None:
+    async def _submit(self, turn: StoredTurn, content: dict[str, str] | None = None) -> None:
         assert self.writer is not None
         started = time.perf_counter()
-        await self.writer.submit(turn)
+        if self.tracing is None:
+            await self.writer.submit(turn)
+        else:
+            with self.tracing.span("commit", {"plano.response.id": turn.response.id, **(content or {})}):
+                await self.writer.submit(turn)
         if self.metrics is not None:
             self.metrics.commit_latency.observe(time.perf_counter() - started)
 
@@ -97,6 +108,8 @@ def new_turn(request: web.Request) -> TurnState:
     store = request.app.get(STORE)
     turn = TurnState(store, request.app.get(WRITER), owner_of(request), store is not None)
     turn.metrics = request.app.get(METRICS)
+    if (trace := request.get(TRACE)) is not None:
+        turn.tracing = trace.tracing
     return turn
 
 
@@ -125,10 +138,27 @@ async def begin_turn(request: web.Request, body: dict[str, Any], canonical: Cano
     turn.metrics = request.app.get(METRICS)
     turn.previous_response_id = previous
     turn.conversation_id = conversation
-    if store is not None:
+    trace = request.get(TRACE)
+    if trace is not None:
+        turn.tracing = trace.tracing
+        if conversation is not None:
+            trace.span.set_attribute("gen_ai.conversation.id", conversation)
+    if store is not None and trace is not None:
+        with trace.tracing.span("load_history", _continued(turn)) as span:
+            turn.history = tuple(await _history(store, turn))
+            span.set_attribute("plano.history.items", len(turn.history))
+    elif store is not None:
         turn.history = tuple(await _history(store, turn))
     turn.input_items = tuple(with_item_ids(await _resolve_references(turn, canonical.items)))
     return turn
+
+
+def _continued(turn: TurnState) -> dict[str, str]:
+    if turn.conversation_id is not None:
+        return {"gen_ai.conversation.id": turn.conversation_id}
+    if turn.previous_response_id is not None:
+        return {"plano.previous_response_id": turn.previous_response_id}
+    return {}
 
 
 async def _history(store: Store, turn: TurnState) -> list[Item]:

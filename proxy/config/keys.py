@@ -6,7 +6,7 @@ An unknown key is an error naming its path and, when one is close, the known key
 
 Two kinds of key are let through: a key starting with ``x-`` is an extension (for tools of your own, YAML anchors
 to reuse), never read nor reported; and a setting of Plano's own format that plano-proxy does not implement
-(``prompt_targets``, ``tracing`` …) is named as ignored, a warning, so one file can serve both.
+(``prompt_targets``, ``prompt_guards`` …) is named as ignored, a warning, so one file can serve both.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ _TOP = frozenset(
         "cors",
         "gateway_keys",
         "playground",
+        "tracing",
     }
 )
 _LISTENER = frozenset({"type", "name", "address", "port", "timeout", "shutdown_grace", "upstream_connections"})
@@ -58,6 +59,8 @@ _ALIAS = frozenset({"target", "fallbacks"})
 _GATEWAY_KEY = frozenset({"name", "key", "key_sha256"})
 _CORS = frozenset({"allowed_origins"})
 _PLAYGROUND = frozenset({"enabled", "keep_upstream_requests"})
+_TRACING = frozenset({"endpoint", "headers", "service_name", "sampling_ratio", "capture_content"})
+_PLANO_TRACING = frozenset({"random_sampling", "trace_arch_internal", "opentracing_grpc_endpoint"})
 _TIMEOUTS = frozenset({"connect", "first_byte", "idle"})
 _RETRIES = frozenset({"attempts", "initial_delay", "max_delay"})
 
@@ -72,7 +75,6 @@ _PLANO_TOP = frozenset(
         "prompt_targets",
         "prompt_guards",
         "ratelimits",
-        "tracing",
         "mode",
         "routing",
     }
@@ -145,6 +147,7 @@ def check_keys(root: dict[str, Any]) -> KeyReport:
         walk.section(storage.get("retention"), _RETENTION, "state_storage.retention.")
     walk.section(root.get("cors"), _CORS, "cors.")
     walk.section(root.get("playground"), _PLAYGROUND, "playground.")
+    walk.section(root.get("tracing"), _TRACING, "tracing.", _PLANO_TRACING)
     aliases = root.get("model_aliases")
     if isinstance(aliases, dict):
         for name, alias in aliases.items():

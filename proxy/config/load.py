@@ -27,6 +27,7 @@ from plano_proxy.proxy.config.model import (
     StateStorage,
     Timeouts,
 )
+from plano_proxy.proxy.config.tracing import read_tracing
 from plano_proxy.proxy.config.values import (
     Env,
     Problems,
@@ -80,6 +81,7 @@ def parse_config(
         cors_origins=problems.read(_cors, root.get("cors"), default=()),
         playground=problems.read(_playground, root.get("playground"), default=Playground()),
         gateway_keys=gateway_keys,
+        tracing=read_tracing(root.get("tracing"), problems),
         ignored_keys=keys.ignored,
         unset_variables=tuple(problems.unset),
     )

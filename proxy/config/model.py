@@ -140,6 +140,20 @@ class Playground:
 
 
 @dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """Where the gateway's OpenTelemetry spans go (OTLP over HTTP) and how many of them."""
+
+    endpoint: str
+    """The collector's OTLP/HTTP traces URL (``/v1/traces`` is appended to a bare root)."""
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    service_name: str = "plano-proxy"
+    sampling_ratio: float = 1.0
+    """Share of new traces recorded; a client's sampled ``traceparent`` is always followed."""
+    capture_content: bool = False
+    """Put prompts and answers on the spans (they hold the conversations)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     listener: Listener
     providers: tuple[ProviderConfig, ...]
@@ -153,6 +167,8 @@ class Config:
     cors_origins: tuple[str, ...] = ()
     """Origins allowed to call the gateway from a browser (``"*"`` for any); empty turns CORS off."""
     playground: Playground = Playground()
+    tracing: TracingSettings | None = None
+    """OpenTelemetry tracing; None (the default) turns it off."""
     ignored_keys: tuple[str, ...] = ()
     """Key paths of Plano settings that plano-proxy does not implement (other unknown keys are errors)."""
     unset_variables: tuple[str, ...] = ()

@@ -45,12 +45,16 @@ async def run_whole(
 ) -> None:
     """Send a non-streaming call and feed the provider's whole answer to `encoder`, which then holds the answer."""
     exchange.note_ignored(call.ignored)
-    async with open_upstream(exchange.session, provider, call.operation, orjson.dumps(call.body), forwarded) as up:
+    body, trace = orjson.dumps(call.body), exchange.trace
+    async with open_upstream(exchange.session, provider, call.operation, body, forwarded, trace) as up:
         answer = orjson.loads(await up.read())
-    for event in call.decode_whole(answer):
-        if isinstance(event, Usage):
-            exchange.note_usage(event)
-        encoder.feed(event)
+        events = call.decode_whole(answer)
+        if trace is not None:
+            trace.note_events(events)
+        for event in events:
+            if isinstance(event, Usage):
+                exchange.note_usage(event)
+            encoder.feed(event)
     encoder.finish()
 
 
@@ -96,10 +100,15 @@ async def _relay_upstream(
     abortable: bool,
 ) -> None:
     exchange.note_ignored(call.ignored)
-    async with open_upstream(exchange.session, provider, call.operation, orjson.dumps(call.body), forwarded) as up:
+    body, trace = orjson.dumps(call.body), exchange.trace
+    async with open_upstream(exchange.session, provider, call.operation, body, forwarded, trace) as up:
         await outlet.open()
         with exchange.open_stream(), _aborting(exchange, stream.keeper if abortable else None):
-            await _pump(up, call, _Relay(exchange, outlet, stream))
+            if trace is None:
+                await _pump(up, call, _Relay(exchange, outlet, stream))
+                return
+            with trace.relay():
+                await _pump(up, call, _Relay(exchange, outlet, stream))
 
 
 async def _pump(upstream: aiohttp.ClientResponse, call: UpstreamCall, relay: _Relay) -> None:
@@ -142,6 +151,8 @@ class _Relay:
     async def send(self, events: list[Event]) -> None:
         if self.stopped:
             return
+        if self._exchange.trace is not None:
+            self._exchange.trace.note_events(events)
         for event in events:
             if isinstance(event, Usage):
                 self._exchange.note_usage(event)

@@ -3,6 +3,7 @@ while keeping it (`relay_recorded_sse`, `relay_recorded_json`: see `recording`).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
 import aiohttp
@@ -45,7 +46,7 @@ async def relay_sse(
     outlet.add_headers(_passed_on(upstream))
     await outlet.open()
     tap = StreamUsageTap(read_usage)
-    with exchange.open_stream():
+    with exchange.open_stream(), traced_relay(exchange):
         try:
             async for chunk in upstream.content.iter_any():
                 exchange.note_first_byte()
@@ -93,7 +94,7 @@ async def relay_recorded_sse(
     await outlet.open()
     tap = StreamUsageTap(read_chat_usage)
     recording = ChatStreamRecording(completion_id)
-    with exchange.open_stream():
+    with exchange.open_stream(), traced_relay(exchange):
         try:
             async for chunk in upstream.content.iter_any():
                 exchange.note_first_byte()
@@ -117,6 +118,11 @@ async def relay_recorded_sse(
 # The same error, in the same shape, as a translated stream that is cut ends with (see `error_types.STREAM_CUT`).
 CHAT_STREAM_CUT = frame_data(chat_error_chunk(STREAM_CUT))
 ANTHROPIC_STREAM_CUT = frame_named(anthropic_error_event(STREAM_CUT))
+
+
+def traced_relay(exchange: Exchange) -> AbstractContextManager[None]:
+    """The relay's span under the upstream attempt's, when tracing is on."""
+    return nullcontext() if exchange.trace is None else exchange.trace.relay()
 
 
 def _passed_on(upstream: aiohttp.ClientResponse) -> dict[str, str]:

@@ -18,6 +18,7 @@ import structlog
 
 from plano_proxy.proxy.config import ProviderConfig, Timeouts
 from plano_proxy.proxy.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from plano_proxy.proxy.tracing import RequestTrace
 from plano_proxy.proxy.upstream.capture import note_sent
 
 log = structlog.get_logger("plano_proxy.upstream")
@@ -84,19 +85,26 @@ async def open_upstream(
     operation: Operation,
     body: bytes,
     forwarded: Mapping[str, str] | None = None,
+    trace: RequestTrace | None = None,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """POST to the provider and yield its successful response, still unread; any failure is an UpstreamError.
 
     Failures before the answer starts are retried as the provider's `RetryPolicy` says; once a response is yielded
-    nothing is retried, since part of the answer may already be with the client.
+    nothing is retried, since part of the answer may already be with the client. With `trace`, each try is a client
+    span, which the request carries as its ``traceparent``.
     """
     note_sent(provider, operation, body)
+    headers = upstream_headers(provider, forwarded)
     retry = 0
     while True:
         failure: UpstreamError
         retry_after = None
+        span = None
+        if trace is not None:
+            span = trace.start_attempt(provider, operation, retry, body)
+            trace.inject(span, headers)
         try:
-            response = await _post(session, provider, operation, body, forwarded)
+            response = await _post(session, provider, operation, body, headers)
         except UpstreamError as error:
             failure = error
         else:
@@ -105,9 +113,10 @@ async def open_upstream(
             failure = await _error_from(response, provider)
             retry_after = response.headers.get("retry-after")
             response.release()
-            if response.status not in RETRYABLE_STATUSES:
-                raise failure
-        if retry >= provider.retries.attempts:
+        if span is not None:
+            RequestTrace.end_attempt(span, failure.status)
+        # A connection failure or timeout is a 502 or 504: retryable.
+        if failure.status not in RETRYABLE_STATUSES or retry >= provider.retries.attempts:
             raise failure
         delay = provider.retries.delay(retry, retry_after)
         log.warning(
@@ -119,6 +128,8 @@ async def open_upstream(
         yield response
     finally:
         response.release()
+        if span is not None:
+            RequestTrace.end_attempt(span, None)
 
 
 async def _post(
@@ -126,13 +137,13 @@ async def _post(
     provider: ProviderConfig,
     operation: Operation,
     body: bytes,
-    forwarded: Mapping[str, str] | None,
+    headers: dict[str, str],
 ) -> aiohttp.ClientResponse:
     timeouts = provider.timeouts
     send = session.post(
         upstream_url(provider, operation),
         data=body,
-        headers=upstream_headers(provider, forwarded),
+        headers=headers,
         timeout=_client_timeout(timeouts),
     )
     try:
