@@ -19,7 +19,10 @@ def _bars(axes: Axes, labels: list[str], values: list[float], colors: list[str],
 
 def _budget(axes: Axes, value: float, text: str) -> None:
     axes.axhline(value, color="black", linestyle="--", linewidth=1)
-    axes.annotate(text, (0, value), xytext=(2, 3), textcoords="offset points", fontsize=8)
+    axes.annotate(
+        text, (1, value), xycoords=("axes fraction", "data"), xytext=(-2, 3), textcoords="offset points",
+        ha="right", fontsize=8,
+    )  # fmt: skip
 
 
 def _ranged(axes: Axes, labels: list[str], figures: list[dict[str, Any]], fmt: str) -> None:
