@@ -14,6 +14,7 @@ as the 1 and 0 its columns hold.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,13 +26,21 @@ from plano_proxy.storage.sql_retention import RetentionSql, build_retention
 _LIVE = "id = $1 AND owner {same} $2 AND NOT deleted"
 """The response ``$1`` of owner ``$2``, unless deleted."""
 
-_UPSERT_RESPONSE = (
-    f"INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) "
-    f"VALUES ({', '.join(f'${n}' for n in range(1, len(RESPONSE_COLUMNS) + 1))}) "
+_ON_CONFLICT = (
     "ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{column} = excluded.{column}" for column in RESPONSE_COLUMNS[1:])
-    + ", revision = responses.revision + 1, deleted = FALSE RETURNING revision"
+    + ", revision = responses.revision + 1, deleted = FALSE"
 )
+
+
+def _insert_responses(rows: int) -> str:
+    """The upsert of `rows` responses, their columns' parameters one row after the other."""
+    width = len(RESPONSE_COLUMNS)
+    values = ", ".join("(" + ", ".join(f"${row * width + n}" for n in range(1, width + 1)) + ")" for row in range(rows))
+    return f"INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) VALUES {values} {_ON_CONFLICT}"
+
+
+_UPSERT_RESPONSE = _insert_responses(1) + " RETURNING revision"
 
 # (depth, previous id, revision, body) of every item of the chain ending at $1, oldest response first, followed by
 # the columns of the response for the row of a response kept as its exchange (it has no items); the oldest row's
@@ -97,6 +106,9 @@ class SqlDialect:
     id_list: Callable[[list[str]], object]
     """The value of the ids parameter of `items_by_id`."""
     upsert_response: str
+    upsert_responses: Callable[[int], str]
+    """The upsert of that many responses in one statement, without their revisions: for turns kept as their
+    exchange, which are saved once under an id minted for them (see `SqlStore.save_turns`)."""
     response_item_ids: str
     delete_response_items: str
     insert_items: str
@@ -152,6 +164,7 @@ def build_dialect(
     return SqlDialect(
         id_list=id_list,
         upsert_response=sql(_UPSERT_RESPONSE),
+        upsert_responses=functools.lru_cache(maxsize=None)(lambda rows: sql(_insert_responses(rows))),
         response_item_ids=sql("SELECT item_id FROM items WHERE response_id = $1"),
         delete_response_items=sql("DELETE FROM items WHERE response_id = $1"),
         insert_items=sql(
