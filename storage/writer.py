@@ -84,9 +84,14 @@ class BackgroundWriter:
             raise StorageUnavailable("The storage writer is not running.")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
-        await self._queue.put(_Pending(turn, future, self._clock() + self._unavailable_after))
-        # Shielded: a waiter that goes away (client disconnect) leaves its turn to be stored all the same.
-        await asyncio.shield(future)
+        pending = _Pending(turn, future, self._clock() + self._unavailable_after)
+        try:
+            self._queue.put_nowait(pending)
+        except asyncio.QueueFull:
+            await self._queue.put(pending)
+        # A waiter that goes away (client disconnect) cancels only its wait: the queued turn is stored all the same,
+        # and its outcome is dropped (`_resolve` leaves a cancelled future alone).
+        await future
 
     async def _run(self) -> None:
         stopping = False
