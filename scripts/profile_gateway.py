@@ -10,8 +10,9 @@ Paths:
 - ``relay``: non-streaming chat at concurrency 64, no state storage (the byte relay);
 - ``stored``: the same with SQLite state storage, as the shipped configuration stores every chat turn;
 - ``responses-anthropic``: streamed Responses turns on a Claude model (20 events), stored in SQLite, concurrency 16;
-- ``depth-100``: Responses turns continuing the 100th turn of one chain on the memory store, one at a time (with
-  ``--store`` another store).
+- ``depth-100``: Responses turns continuing the 100th turn of one chain on the memory store, one at a time.
+
+``--store`` puts the stored paths on another store (``memory``, ``sqlite``, ``postgres``).
 
 py-spy is not a dependency of the project: ``pip install py-spy`` into any environment and pass ``--py-spy``, or have
 it on PATH. It needs the right to trace the gateway (root, or ``ptrace_scope`` 0). It samples with ``--nonblocking``:
@@ -53,12 +54,13 @@ def config_text(mock: str, storage: str) -> str:
     )
 
 
-def storage_for(path: str, store: str, workdir: Path, postgres: str) -> str:
+def storage_for(path: str, store: str | None, workdir: Path, postgres: str) -> str:
+    """No storage for the relay; else the store asked for, by default the memory store for depth-100 and SQLite
+    (the shipped configuration's) for the others."""
     if path == "relay":
         return ""
-    if path == "depth-100" and store != "sqlite":
-        return bench_state.storage_yaml(store, workdir / "state.db", postgres, "plano_profile")
-    return f"state_storage: {{type: sqlite, path: '{workdir / 'state.db'}'}}\n"
+    kind = store or ("memory" if path == "depth-100" else "sqlite")
+    return bench_state.storage_yaml(kind, workdir / "state.db", postgres, "plano_profile")
 
 
 async def depth_load(base: str, seconds: float) -> None:
@@ -141,7 +143,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("path", choices=PATHS)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--store", choices=("memory", "sqlite", "postgres"), default="memory", help="for depth-100")
+    parser.add_argument(
+        "--store", choices=("memory", "sqlite", "postgres"), help="default: memory for depth-100, sqlite otherwise"
+    )
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--py-spy", default="py-spy", dest="spy")
     parser.add_argument("--out", type=Path, default=Path("profiles"))
