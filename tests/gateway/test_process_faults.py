@@ -65,26 +65,13 @@ def test_kill_9_loses_no_acknowledged_response(tmp_path: Path, mock_upstream: Se
             acknowledged.append(response.id)
             previous = response.id
 
-    workers = [threading.Thread(target=load) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    time.sleep(1.0)
-    gateway.kill()
-    stop.set()
-    for worker in workers:
-        worker.join(timeout=10)
+    kill_under_load(gateway, [threading.Thread(target=load) for _ in range(4)], stop)
     print(f"{len(acknowledged)} responses acknowledged before kill -9")
     assert len(acknowledged) > 20
     restarted = GatewayProcess(config)
     try:
         client = openai.OpenAI(base_url=f"{restarted.url}/v1", api_key="k", max_retries=0)
-        missing = []
-        for response_id in acknowledged:
-            try:
-                client.responses.retrieve(response_id)
-            except openai.NotFoundError:
-                missing.append(response_id)
-        assert missing == []
+        assert not_found(client, acknowledged) == []
         follow = client.responses.create(
             model="gpt-4o-mini", input="after the crash", previous_response_id=acknowledged[-1]
         )
@@ -120,25 +107,13 @@ def test_kill_9_loses_no_acknowledged_chat_turn(tmp_path: Path, mock_upstream: S
             acknowledged.append(json.loads(first)["id"])
 
     workers = [threading.Thread(target=load, args=(stream,)) for stream in (False, True, False, True)]
-    for worker in workers:
-        worker.start()
-    time.sleep(1.0)
-    gateway.kill()
-    stop.set()
-    for worker in workers:
-        worker.join(timeout=10)
+    kill_under_load(gateway, workers, stop)
     print(f"{len(acknowledged)} chat turns acknowledged before kill -9")
     assert len(acknowledged) > 20
     restarted = GatewayProcess(config)
     try:
         client = openai.OpenAI(base_url=f"{restarted.url}/v1", api_key="k", max_retries=0)
-        missing = []
-        for completion_id in acknowledged:
-            try:
-                client.responses.retrieve(completion_id)
-            except openai.NotFoundError:
-                missing.append(completion_id)
-        assert missing == []
+        assert not_found(client, acknowledged) == []
         follow = client.chat.completions.create(
             model="gpt-4o-mini",
             messages=[{"role": "user", "content": "after the crash"}],
@@ -147,3 +122,25 @@ def test_kill_9_loses_no_acknowledged_chat_turn(tmp_path: Path, mock_upstream: S
         assert 'earlier user texts: ["durable?"]' in (follow.choices[0].message.content or "")
     finally:
         restarted.stop()
+
+
+def kill_under_load(gateway: GatewayProcess, workers: list[threading.Thread], stop: threading.Event) -> None:
+    """Let the workers load the gateway for a second, kill -9 it under that load, then stop them."""
+    for worker in workers:
+        worker.start()
+    time.sleep(1.0)
+    gateway.kill()
+    stop.set()
+    for worker in workers:
+        worker.join(timeout=10)
+
+
+def not_found(client: openai.OpenAI, response_ids: list[str]) -> list[str]:
+    """The ids a restarted gateway no longer knows."""
+    missing = []
+    for response_id in response_ids:
+        try:
+            client.responses.retrieve(response_id)
+        except openai.NotFoundError:
+            missing.append(response_id)
+    return missing
