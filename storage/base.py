@@ -11,6 +11,7 @@ Rules shared by all stores:
 - A turn writes its response and only its new items (this turn's input, then its output), so an N-turn chain takes
   O(N) storage. Saving a response id again replaces that record and its items (background responses move from
   ``queued`` to a terminal status); items already saved for it are not appended to its conversation a second time.
+  A response that has ended is never saved over (`ends_once`): the first terminal write wins.
 - Deleting a response leaves a tombstone: the response is gone for every read (get, history, input items, use as
   ``previous_response_id``), while responses that already continue it keep their whole history and stay
   retrievable, as on OpenAI.
@@ -43,6 +44,14 @@ ITEM_ID_PREFIXES: dict[str, str] = {
 """Id prefixes of stored items by type, as OpenAI mints them; other types get ``item_``."""
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "incomplete", "cancelled"})
+
+
+def ends_once(stored: str, saved: str) -> bool:
+    """Whether a response stored with status `stored` may be saved again with status `saved`: only while it is
+    unfinished, so a status that ended it (a cancel from another instance, a takeover after its instance died) is
+    never overwritten by whoever finishes later. A cancelled response takes the cancelled answer of the instance that
+    was producing it (its partial output)."""
+    return stored not in TERMINAL_STATUSES or stored == saved == "cancelled"
 
 
 class StorageUnavailable(Exception):

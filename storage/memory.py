@@ -19,6 +19,7 @@ from plano_proxy.storage.base import (
     Store,
     StoredResponse,
     StoredTurn,
+    ends_once,
     page_of,
     with_item_ids,
 )
@@ -65,8 +66,11 @@ class MemoryStore(Store):
 
     def _save(self, turn: StoredTurn) -> None:
         record = turn.response
+        previous = self._responses.get(record.id)
+        if previous is not None and not ends_once(previous.response.status, record.status):
+            return
         inputs, outputs = _detached(turn.input_items), _detached(turn.output_items)
-        previous = self._responses.pop(record.id, None)
+        self._responses.pop(record.id, None)
         self._responses[record.id] = _Entry(record, inputs, outputs)
         conversation = self._conversation(record.conversation_id, record.owner)
         if conversation is not None:

@@ -29,7 +29,10 @@ _LIVE = "id = $1 AND owner {same} $2 AND NOT deleted"
 _ON_CONFLICT = (
     "ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{column} = excluded.{column}" for column in RESPONSE_COLUMNS[1:])
-    + ", revision = responses.revision + 1, deleted = FALSE"
+    + ", revision = responses.revision + 1, deleted = FALSE "
+    # A response that has ended stays as it ended (see `plano_proxy.storage.base.ends_once`).
+    + "WHERE responses.status IN ('queued', 'in_progress') "
+    + "OR (responses.status = 'cancelled' AND excluded.status = 'cancelled')"
 )
 
 

@@ -85,6 +85,8 @@ class SqlStore(Store):
         revisions = await self._db.write(self._save_turns(prepared))
         for turn, revision in zip(prepared, revisions, strict=True):
             record = turn.response
+            if revision is None:
+                continue  # refused: the response had already ended
             if revision > 0:
                 self._cache.clear()  # a response saved again may sit inside cached chains
                 self._expansions.clear()
@@ -92,9 +94,9 @@ class SqlStore(Store):
                 recorded = record if record.exchange is not None else None
                 self._cache.extend(record.previous_response_id, record.id, record.owner, revision, turn.items, recorded)
 
-    def _save_turns(self, turns: list[PreparedTurn]) -> Program[list[int]]:
-        """Every turn's revision. Turns kept as their exchange go in multi-row statements, one per 64: they have no
-        items, and their ids are minted for them, so they are new (revision 0). A batch of them is then one step of
+    def _save_turns(self, turns: list[PreparedTurn]) -> Program[list[int | None]]:
+        """Every turn's revision (None when refused, see `_save_turn`). Turns kept as their exchange go in multi-row
+        statements, one per 64: they have no items, and their ids are minted for them, so they are new (revision 0). A batch of them is then one step of
         SQLite's writer thread (each step gives the GIL back to the event loop and waits to take it again) and one
         round trip to PostgreSQL, where a statement each took as many."""
         recorded = [turn for turn in turns if _recorded(turn)]
@@ -102,15 +104,18 @@ class SqlStore(Store):
             rows = recorded[start : start + _ROWS_PER_STATEMENT]
             values = [value for turn in rows for value in response_values(turn.response)]
             yield from execute(self._sql.upsert_responses(len(rows)), *values)
-        revisions = []
+        revisions: list[int | None] = []
         for turn in turns:
             revisions.append(0 if _recorded(turn) else (yield from self._save_turn(turn)))
         return revisions
 
-    def _save_turn(self, turn: PreparedTurn) -> Program[int]:
-        """Write one response and its items; returns its revision (0 when new)."""
+    def _save_turn(self, turn: PreparedTurn) -> Program[int | None]:
+        """Write one response and its items; returns its revision (0 when new), or None when the stored response has
+        already ended (`ends_once`): then nothing is written."""
         record = turn.response
-        revision: int = yield from fetchval(self._sql.upsert_response, *response_values(record))
+        revision: int | None = yield from fetchval(self._sql.upsert_response, *response_values(record))
+        if revision is None:
+            return None
         previous: set[str] = set()
         if revision > 0:  # saved again (a background response finishing, say): its old items make way for the new
             previous = {row[0] for row in (yield from fetch(self._sql.response_item_ids, record.id))}

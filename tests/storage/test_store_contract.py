@@ -337,6 +337,22 @@ async def test_a_turn_on_another_owners_conversation_does_not_touch_it(store: St
     assert await store.conversation_history("conv_1", "key-a") == []
 
 
+@pytest.mark.parametrize("first", ["completed", "failed", "incomplete", "cancelled"])
+async def test_a_response_that_has_ended_is_never_saved_over(store: Store, first: str) -> None:
+    """The first terminal write wins (a cancel or a takeover elsewhere is not undone by a late answer); only a
+    cancelled response takes the cancelled answer with its partial output."""
+    await store.save_turn(response("resp_bg", status="in_progress"), [user("q")], [])
+    await store.save_turn(response("resp_bg", status=first), [user("q")], [])
+    for late in ("completed", "failed", "cancelled"):
+        await store.save_turn(response("resp_bg", status=late), [user("q")], [assistant(late)])
+        stored = await store.get_response("resp_bg", None)
+        assert stored is not None
+        if first == late == "cancelled":
+            assert texts(await store.history("resp_bg", None)) == ["q", "cancelled"]
+        else:
+            assert stored.status == first and texts(await store.history("resp_bg", None)) == ["q"]
+
+
 async def test_ping_answers(store: Store) -> None:
     """A reachable store passes the readiness check."""
     await store.ping()
@@ -345,11 +361,12 @@ async def test_ping_answers(store: Store) -> None:
 async def test_a_second_instance_sees_deletes_and_rewrites_made_by_the_first(stores: Stores) -> None:
     """The history cache of one instance never serves a chain another instance deleted or rewrote."""
     first, second = await stores.open(), await stores.open()
-    ids = await chain(first, 3)
-    assert texts(await second.history(ids[2], None)) == ["q0", "a0", "q1", "a1", "q2", "a2"]
+    ids = await chain(first, 2)
+    await first.save_turn(response("resp_bg", ids[1], status="in_progress"), [user("q2")], [])
+    assert texts(await second.history("resp_bg", None)) == ["q0", "a0", "q1", "a1", "q2"]
     assert texts(await second.history(ids[1], None)) == ["q0", "a0", "q1", "a1"]
-    await first.save_turn(response(ids[2], ids[1]), [user("q2")], [assistant("rewritten")])
-    assert texts(await second.history(ids[2], None)) == ["q0", "a0", "q1", "a1", "q2", "rewritten"]
+    await first.save_turn(response("resp_bg", ids[1]), [user("q2")], [assistant("finished")])
+    assert texts(await second.history("resp_bg", None)) == ["q0", "a0", "q1", "a1", "q2", "finished"]
     assert await first.delete_response(ids[1], None)
     assert await second.history(ids[1], None) is None
 
