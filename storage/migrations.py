@@ -54,6 +54,34 @@ def _recorded_exchanges(blob: str) -> Migration:
     )
 
 
+_SHARED_WORK = Migration(
+    4,
+    "instances, their leases on unfinished responses, and the live event log",
+    (
+        # Each instance's heartbeat: its work is its own until ``lease_until`` (milliseconds, the database's clock).
+        "CREATE TABLE instances (id TEXT PRIMARY KEY, lease_until BIGINT NOT NULL, host TEXT, pid INTEGER)",
+        # An unfinished response an instance is producing; ``stub`` holds what a response stored only at its end (a
+        # foreground stream) needs to be recorded as failed by whoever takes it over.
+        """CREATE TABLE leases (
+            response_id TEXT PRIMARY KEY,
+            instance_id TEXT NOT NULL,
+            owner TEXT,
+            stub TEXT
+        )""",
+        "CREATE INDEX leases_by_instance ON leases (instance_id)",
+        # The events of a streamed background response, as they are released, for readers on every instance.
+        """CREATE TABLE response_events (
+            response_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            written_at BIGINT NOT NULL,
+            PRIMARY KEY (response_id, sequence)
+        )""",
+    ),
+)
+"""PostgreSQL only: what instances sharing one database coordinate through (`plano_proxy.storage.shared_work`)."""
+
+
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -156,6 +184,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     ),
     _ITEMS_BY_ID,
     _recorded_exchanges("BYTEA"),
+    _SHARED_WORK,
 )
 
 _VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "

@@ -9,7 +9,7 @@ conversation from several instances get distinct, ordered positions.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -111,6 +111,11 @@ class PostgresStore(SqlStore):
     share one database.
     """
 
+    executor: PostgresExecutor
+    """The pool's work runner, shared with the coordination of instances (`plano_proxy.storage.shared_work`)."""
+    connect: Callable[[], Awaitable[asyncpg.Connection]]
+    """A new connection of its own, outside the pool, with the store's settings (for ``LISTEN``)."""
+
     @classmethod
     async def open(
         cls,
@@ -141,7 +146,10 @@ class PostgresStore(SqlStore):
         except BaseException:
             await pool.close()
             raise
-        return cls(executor, POSTGRES, cache_size=cache_size)
+        store = cls(executor, POSTGRES, cache_size=cache_size)
+        store.executor = executor
+        store.connect = lambda: asyncpg.connect(dsn, server_settings=settings)
+        return store
 
 
 async def _create_schema(dsn: str, schema: str) -> None:
