@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -23,16 +24,20 @@ from plano_proxy.proxy.app_keys import (
     CONFIG,
     IGNORED_SEEN,
     LIVE,
+    MEMBER,
     MODELS,
     RUNNING,
     SESSION,
+    SHUTDOWN,
     STORE,
     WRITER,
+    Shutdown,
 )
 from plano_proxy.proxy.config import Config
 from plano_proxy.proxy.cors import add_cors_headers, cors_middleware
 from plano_proxy.proxy.metrics import METRICS, create_metrics, metrics_endpoint
 from plano_proxy.proxy.middleware import add_gateway_headers, gateway_middleware
+from plano_proxy.proxy.scale_out.member import member_of
 from plano_proxy.proxy.sweeper import state_sweeper
 from plano_proxy.proxy.tracing import add_trace_header, tracer_provider, tracing_middleware
 from plano_proxy.proxy.upstream.client import create_session
@@ -51,6 +56,8 @@ def create_app(config: Config, *, multiprocess_metrics: bool = False) -> web.App
     app[CONFIG] = config
     app[METRICS] = create_metrics(multiprocess_metrics)
     app[MODELS] = ModelTable(config)
+    app[SHUTDOWN] = Shutdown()
+    app.on_shutdown.append(_note_shutdown)
     app.on_response_prepare.append(add_gateway_headers)
     app.on_response_prepare.append(add_cors_headers)
     app[BACKGROUND_TASKS] = set()
@@ -119,18 +126,40 @@ async def _state_store(app: web.Application) -> AsyncIterator[None]:
     writer = BackgroundWriter(store)
     await writer.start()
     app[STORE], app[WRITER] = store, writer
+    member = member_of(store, lease_seconds=settings.instance_lease, event_log_ttl=settings.event_log_ttl)
     try:
-        yield
+        if member is None:
+            yield
+            await _finish_work(app)
+            return
+        app[MEMBER] = member
+        member.running = app[RUNNING]
+        async with member.joined():
+            yield
+            await _finish_work(app)
     finally:
-        await stop_background(app)
-        await asyncio.gather(*app[BACKGROUND_TASKS], return_exceptions=True)
         await writer.stop()
         await store.close()
+
+
+async def _finish_work(app: web.Application) -> None:
+    """What still runs at shutdown ends within the grace period, then the writer drains."""
+    await stop_background(app)
+    await asyncio.gather(*app[BACKGROUND_TASKS], return_exceptions=True)
+
+
+async def _note_shutdown(app: web.Application) -> None:
+    app[SHUTDOWN].deadline = time.monotonic() + app[CONFIG].listener.shutdown_grace
 
 
 async def _healthz(request: web.Request) -> web.Response:
     """Alive: the process answers."""
     return json_response({"status": "ok"})
+
+
+READY_TIMEOUT = 0.8
+"""Seconds the state store has to answer a readiness check: a load balancer's probe gets its answer within a second
+even when the database host does not answer at all (a store known to be down answers at once)."""
 
 
 async def _readyz(request: web.Request) -> web.Response:
@@ -139,9 +168,10 @@ async def _readyz(request: web.Request) -> web.Response:
     checks = {"config": "ok", "storage": "not configured"}
     if store is not None:
         try:
-            await store.ping()
+            async with asyncio.timeout(READY_TIMEOUT):
+                await store.ping()
             checks["storage"] = "ok"
-        except StorageUnavailable as exc:
-            checks["storage"] = f"unavailable: {exc}"
+        except (StorageUnavailable, TimeoutError) as exc:
+            checks["storage"] = f"unavailable: {str(exc) or f'no answer within {READY_TIMEOUT:g}s'}"
             return json_response({"status": "unavailable", "checks": checks}, status=503)
     return json_response({"status": "ok", "checks": checks})

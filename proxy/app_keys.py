@@ -8,6 +8,7 @@ import aiohttp
 from aiohttp import web
 
 from plano_proxy.proxy.config import Config
+from plano_proxy.proxy.scale_out.member import Member
 from plano_proxy.proxy.tracing import TRACE
 from plano_proxy.proxy.upstream.routing import ModelTable, Route
 from plano_proxy.storage import Store
@@ -24,6 +25,17 @@ RUNNING = web.AppKey("background_responses", dict)
 """Background responses being produced by this process, by response id (their tasks)."""
 LIVE = web.AppKey("live_streams", dict)
 """Streamed background responses being produced by this process, by response id (their `LiveStream`)."""
+MEMBER = web.AppKey("member", Member)
+"""This instance's part in a deployment sharing one PostgreSQL; absent with any other store."""
+
+
+@dataclass(slots=True)
+class Shutdown:
+    deadline: float | None = None
+    """`time.monotonic()` by which work still running must end; set when shutdown begins."""
+
+
+SHUTDOWN = web.AppKey("shutdown", Shutdown)
 IGNORED_SEEN = web.AppKey("ignored_params_seen", set)
 """Names of ignored request fields this process has logged, so each is logged once."""
 

@@ -45,6 +45,21 @@ def to_record_fields(response: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def response_object(record: StoredResponse) -> dict[str, Any]:
+    """The Responses object a stored response stands for (`to_record_fields` undone)."""
+    return {
+        "id": record.id,
+        "object": "response",
+        "created_at": record.created_at,
+        "status": record.status,
+        **record.request,
+        "output": record.output,
+        "usage": record.usage,
+        "error": record.error,
+        "completed_at": record.completed_at,
+    }
+
+
 def derived_item_id(response_id: str, prefix: str, position: int) -> str:
     """The id of the item at `position` (inputs first, then outputs) of a recorded turn: the response's 48 random
     hex digits, then the position in hex."""

@@ -81,15 +81,15 @@ class Notifications:
             await asyncio.sleep(RECONNECT_DELAY)
 
     async def _listen(self, conn: asyncpg.Connection, first: bool) -> None:
-        lost = asyncio.get_running_loop().create_future()
-        conn.add_termination_listener(lambda _: lost.done() or lost.set_result(None))
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _: lost.set())
         await conn.add_listener(EVENTS_CHANNEL, self._on_events)
         await conn.add_listener(CANCEL_CHANNEL, self._cancelled)
         self.connected.set()
         if not first:
             self._wake_all()
             self._on_reconnect()
-        await lost
+        await lost.wait()
 
     def _on_events(self, conn: object, pid: int, channel: str, response_id: str) -> None:
         for event in self._waiters.get(response_id, ()):

@@ -96,9 +96,9 @@ class SqlStore(Store):
 
     def _save_turns(self, turns: list[PreparedTurn]) -> Program[list[int | None]]:
         """Every turn's revision (None when refused, see `_save_turn`). Turns kept as their exchange go in multi-row
-        statements, one per 64: they have no items, and their ids are minted for them, so they are new (revision 0). A batch of them is then one step of
-        SQLite's writer thread (each step gives the GIL back to the event loop and waits to take it again) and one
-        round trip to PostgreSQL, where a statement each took as many."""
+        statements, one per 64: they have no items, and their ids are minted for them, so they are new (revision 0).
+        A batch of them is then one step of SQLite's writer thread (each step gives the GIL back to the event loop
+        and waits to take it again) and one round trip to PostgreSQL, where a statement each took as many."""
         recorded = [turn for turn in turns if _recorded(turn)]
         for start in range(0, len(recorded), _ROWS_PER_STATEMENT):
             rows = recorded[start : start + _ROWS_PER_STATEMENT]

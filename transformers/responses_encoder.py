@@ -341,21 +341,26 @@ class ResponsesEncoder:
         self._incomplete = {"reason": reason}
         self._keep_partial_items()
 
-    def cancel(self) -> None:
-        """End the answer early because it was cancelled (``POST /v1/responses/{id}/cancel``): partial items kept."""
+    def cancel(self) -> list[Payload]:
+        """End the answer early because it was cancelled (``POST /v1/responses/{id}/cancel``): partial items kept.
+        Returns the events that close what was open; no terminal event follows (the Responses API has none for a
+        cancel: the stream just ends)."""
         if self._ended:
-            return
-        self._release("completed")
+            return []
+        events = self._release("completed")
         self._ended = True
         self._status = "cancelled"
-        self._keep_partial_items()
+        return events + self._keep_partial_items()
 
-    def _keep_partial_items(self) -> None:
-        """Unfinished items as they stood, marked incomplete (reasoning without its signature cannot be replayed)."""
+    def _keep_partial_items(self) -> list[Payload]:
+        """Unfinished items as they stood, marked incomplete (reasoning without its signature cannot be replayed);
+        returns the events that close them."""
+        events = []
         for opened in sorted(self._open.values(), key=lambda o: o.output_index):
             if opened.item["type"] != "reasoning":
-                self._close(opened, "incomplete")
+                events += self._close(opened, "incomplete")
         self._open.clear()
+        return events
 
 
 _HANDLERS: dict[type, str] = {

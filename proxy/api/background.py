@@ -6,9 +6,11 @@ task of the gateway's own produces the answer: stored as ``in_progress`` when it
 poll ``GET /v1/responses/{id}``; with ``stream`` the client follows the events live (`stream/live.py`), and when it goes
 away the task carries on, so ``GET /v1/responses/{id}?stream=true&starting_after=N`` can pick the stream up again.
 
-Cancelling a response whose task runs in this process stops the upstream call at once. Otherwise (another worker or
-instance runs it, or the process that ran it is gone) the stored response is marked ``cancelled``, and a task still
-running elsewhere leaves that mark in place when it ends instead of storing its answer.
+Cancelling a response whose task runs in this process stops the upstream call at once; its stream (if any) closes
+its open items and ends. Otherwise the stored response is marked ``cancelled``; with PostgreSQL the cancel is
+announced, and the instance producing it stops the same way within moments (`plano_proxy.proxy.scale_out`). A task
+still running elsewhere (a worker sharing SQLite) keeps that mark when it ends: a response that has ended is never
+saved over. With PostgreSQL a background response is leased to its instance, and taken over if that instance dies.
 """
 
 from __future__ import annotations
@@ -22,16 +24,20 @@ import structlog
 from aiohttp import web
 
 from plano_proxy.proxy.api.responses_turn import Attempt, ResponsesTurn
-from plano_proxy.proxy.api.stored_responses import require_store, response_object
-from plano_proxy.proxy.app_keys import BACKGROUND_TASKS, LIVE, RUNNING, STORE, owner_of
+from plano_proxy.proxy.api.stored_responses import require_store
+from plano_proxy.proxy.app_keys import BACKGROUND_TASKS, LIVE, MEMBER, RUNNING, SHUTDOWN, STORE, owner_of
 from plano_proxy.proxy.errors import InvalidRequest, NotFound, UpstreamError
 from plano_proxy.proxy.exchange import Exchange
+from plano_proxy.proxy.scale_out.event_log import EventPublisher
+from plano_proxy.proxy.scale_out.member import Member
 from plano_proxy.proxy.stream.live import LiveStream
 from plano_proxy.proxy.stream.outlets import SSE_HEADERS
 from plano_proxy.proxy.stream.pump import Stream, run_whole, stream_in_background
 from plano_proxy.proxy.upstream.fallback import with_fallbacks
 from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import json_response
+from plano_proxy.storage.exchange import response_object
+from plano_proxy.storage.shared_work import Lease
 from plano_proxy.transformers.canonical import StreamError
 
 log = structlog.get_logger("plano_proxy.background")
@@ -52,10 +58,13 @@ async def answer_in_background(
 ) -> web.StreamResponse:
     """Store the response as queued and start producing it in a task of its own; answer with the queued object, or,
     for a stream, follow the live events for as long as the client stays (the task goes on without it)."""
-    live = LiveStream() if turn.request.stream else None
+    member = request.app.get(MEMBER)
+    live = _live_stream(member, turn) if turn.request.stream else None
     run = BackgroundRun(exchange.for_background(), route, turn, live)
     queued = {**run.attempt.encoder.response(), "status": "queued"}
-    await turn.state.commit(route, queued, [], None)
+    if member is not None:  # leased before it is stored, so it is never unfinished without an instance on it
+        await member.lease(Lease(queued["id"], turn.state.owner))
+    await turn.state.commit(route, queued, [], run.events)
     _register(request.app, queued["id"], asyncio.get_running_loop().create_task(run.produce()), live)
     if live is None:
         return json_response(queued)
@@ -71,6 +80,13 @@ async def answer_in_background(
     return response
 
 
+def _live_stream(member: Member | None, turn: ResponsesTurn) -> LiveStream:
+    """With other instances on the database, the events also go to the shared log, for readers there."""
+    if member is None:
+        return LiveStream()
+    return LiveStream(EventPublisher(member.work, turn.ids("resp_")))
+
+
 def _register(app: web.Application, response_id: str, task: asyncio.Task[None], live: LiveStream | None) -> None:
     running, tasks, streams = app[RUNNING], app[BACKGROUND_TASKS], app[LIVE]
     running[response_id] = task
@@ -82,6 +98,8 @@ def _register(app: web.Application, response_id: str, task: asyncio.Task[None], 
         tasks.discard(done)
         running.pop(response_id, None)
         streams.pop(response_id, None)
+        if (member := app.get(MEMBER)) is not None:
+            member.release(response_id)
 
     task.add_done_callback(forget)
 
@@ -97,6 +115,11 @@ class BackgroundRun:
         self._live = live
         self._started = time.perf_counter()
         self.attempt = self._new_attempt(route)
+
+    @property
+    def events(self) -> list[dict[str, Any]] | None:
+        """The stream's events so far, stored with the response: a streamed one has a list, empty at first."""
+        return None if self._live is None else self._live.framer.sent
 
     def _new_attempt(self, route: Route) -> Attempt:
         attempt = self._turn.attempt(route, self._live.framer if self._live is not None else None)
@@ -116,7 +139,8 @@ class BackgroundRun:
 
     async def _produce(self) -> None:
         try:
-            await self._turn.state.commit(self.attempt.route, self.attempt.encoder.response(), [], None)  # in_progress
+            in_progress = self.attempt.encoder.response()
+            await self._turn.state.commit(self.attempt.route, in_progress, [], self.events)
             await with_fallbacks(self._exchange, self.attempt.route, self._try)
         except UpstreamError as error:
             self.attempt.encoder.feed(StreamError(error.status, error.type, error.message, error.code))
@@ -127,15 +151,20 @@ class BackgroundRun:
                 message = "The gateway stopped before this response was finished."
                 self.attempt.encoder.feed(StreamError(503, "server_error", message))
             else:
-                self.attempt.encoder.cancel()
+                closing = self.attempt.encoder.cancel()
+                if self._live is not None:  # its readers see the open items end before the stream does
+                    await self._live.write(self._live.framer.frame(closing))
         except Exception:
             log.exception("background_response_failed", response_id=self.attempt.encoder.response()["id"])
             self.attempt.encoder.feed(StreamError(500, "server_error", "The gateway failed to produce this response."))
         finally:
             if self._live is not None:
-                self._live.end()
+                await self._live.end()
         if not self.attempt.committed:
-            await self._store_unless_cancelled()
+            # Stored unless its end is already (a cancel through another instance or process): see `ends_once`.
+            await self._turn.state.commit(
+                self.attempt.route, self.attempt.encoder.response(), self.attempt.encoder.output_items(), self.events
+            )
         self._log_end()
 
     async def _try(self, route: Route) -> None:
@@ -146,14 +175,6 @@ class BackgroundRun:
             return
         stream = Stream(self.attempt.encoder, self._live.framer, self.attempt)
         await stream_in_background(self._exchange, route.provider, call, stream, self._live)
-
-    async def _store_unless_cancelled(self) -> None:
-        final, state = self.attempt.encoder.response(), self._turn.state
-        if final["status"] != "cancelled" and state.store is not None:
-            stored = await state.store.get_response(final["id"], state.owner)
-            if stored is not None and stored.status == "cancelled":
-                return  # cancelled through another process while this one was producing it
-        await state.commit(self.attempt.route, final, self.attempt.encoder.output_items(), None)
 
     def _log_end(self) -> None:
         """The background work's own access line: the request's was written when the queued answer left."""
@@ -173,8 +194,13 @@ class BackgroundRun:
 
 
 async def stop_background(app: web.Application) -> None:
-    """On shutdown: what is still being produced is stopped and stored as failed (a client polling sees why)."""
-    for task in list(app[RUNNING].values()):
+    """On shutdown: what is still being produced has until the end of the grace period to finish; what has not by
+    then is stopped and stored as failed (a client polling sees why)."""
+    running = list(app[RUNNING].values())
+    deadline = app[SHUTDOWN].deadline
+    if running and deadline is not None:
+        await asyncio.wait(running, timeout=max(0.0, deadline - time.monotonic()))
+    for task in running:
         task.cancel(_SHUTDOWN)
 
 
@@ -191,8 +217,8 @@ async def cancel_response(request: web.Request) -> web.Response:
     if task is not None:
         task.cancel()
         await asyncio.wait([task])
-    else:
-        await store.cancel_unfinished(response_id, owner_of(request))
+    elif await store.cancel_unfinished(response_id, owner_of(request)) and (member := request.app.get(MEMBER)):
+        await member.work.announce_cancel(response_id)  # the instance producing it stops at once
     record = await store.get_response(response_id, owner_of(request))
     if record is None:
         raise NotFound(f"Response with id '{response_id}' not found.")

@@ -7,15 +7,16 @@ event (or the non-streaming body) is sent: acknowledged means durable.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
 from aiohttp import web
 
 from plano_proxy.proxy.api.background import answer_in_background, check_background
-from plano_proxy.proxy.api.responses_turn import ResponsesTurn
+from plano_proxy.proxy.api.responses_turn import Attempt, ResponsesTurn
 from plano_proxy.proxy.api.state import begin_turn
-from plano_proxy.proxy.app_keys import ACCESS, resolve_route
+from plano_proxy.proxy.app_keys import ACCESS, MEMBER, resolve_route
 from plano_proxy.proxy.errors import InvalidRequest, ModelNotFound
 from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.stream.outlets import ClientOutlet
@@ -23,6 +24,7 @@ from plano_proxy.proxy.stream.pump import Stream, run_whole, stream_to_client
 from plano_proxy.proxy.upstream.fallback import with_fallbacks
 from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import json_response, read_json_object
+from plano_proxy.storage.shared_work import Lease, stub_of
 from plano_proxy.transformers.framers import ResponsesFramer
 from plano_proxy.transformers.ids import random_id, with_response_id
 from plano_proxy.transformers.responses_object import echo_fields
@@ -57,13 +59,25 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             framer = ResponsesFramer()
             attempt = turn.attempt(candidate, framer)
             stream = Stream(attempt.encoder, framer, attempt)
-            return await stream_to_client(exchange, ClientOutlet(request), candidate.provider, call, stream)
+            with _leased(request, attempt):
+                return await stream_to_client(exchange, ClientOutlet(request), candidate.provider, call, stream)
         attempt = turn.attempt(candidate)
         await run_whole(exchange, candidate.provider, call, attempt.encoder)
         await attempt.commit()
         return json_response(attempt.encoder.response())
 
     return await with_fallbacks(exchange, route, answer)
+
+
+def _leased(request: web.Request, attempt: Attempt) -> contextlib.AbstractContextManager[None]:
+    """With other instances on the database, a stored stream is leased while it runs: its client has its id from
+    the first event on, so if this instance dies, another records it as failed rather than leave it unknown. The
+    lease is written without holding the stream up."""
+    member = request.app.get(MEMBER)
+    if member is None or not attempt.state.keep:
+        return contextlib.nullcontext()
+    record = attempt.state.record(attempt.route, attempt.encoder.response(), None)
+    return member.holding(Lease(record.id, record.owner, stub_of(record)))
 
 
 def _route(request: web.Request, body: dict[str, Any]) -> Route:

@@ -49,13 +49,9 @@ class TurnState:
             "store": self.keep,
         }
 
-    async def commit(
-        self, route: Route, response: dict[str, Any], output_items: list[Item], events: list[dict[str, Any]] | None
-    ) -> None:
-        """Store the turn and return once it is committed; a no-op for ``store: false`` or without storage."""
-        if not self.keep or self.writer is None:
-            return
-        record = StoredResponse(
+    def record(self, route: Route, response: dict[str, Any], events: list[dict[str, Any]] | None) -> StoredResponse:
+        """The response as this turn stores it."""
+        return StoredResponse(
             id=response["id"],
             owner=self.owner,
             model=route.requested,
@@ -65,6 +61,14 @@ class TurnState:
             events=events,
             **to_record_fields(response),
         )
+
+    async def commit(
+        self, route: Route, response: dict[str, Any], output_items: list[Item], events: list[dict[str, Any]] | None
+    ) -> None:
+        """Store the turn and return once it is committed; a no-op for ``store: false`` or without storage."""
+        if not self.keep or self.writer is None:
+            return
+        record = self.record(route, response, events)
         if self.tracing is not None and self.tracing.capture_content:
             output = {"gen_ai.output.messages": content_attribute(output_items)}
             await self._submit(StoredTurn(record, list(self.input_items), output_items), output)

@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
 from plano_proxy.proxy.api.paging import list_object, page_params
-from plano_proxy.proxy.app_keys import LIVE, STORE, owner_of
+from plano_proxy.proxy.app_keys import LIVE, MEMBER, STORE, owner_of
 from plano_proxy.proxy.errors import InvalidRequest, NotFound, StorageNotConfigured
-from plano_proxy.proxy.stream.live import LiveStream
+from plano_proxy.proxy.scale_out.event_log import follow_shared
 from plano_proxy.proxy.stream.outlets import SSE_HEADERS
 from plano_proxy.proxy.web_json import json_response
 from plano_proxy.storage import Store, StoredResponse
+from plano_proxy.storage.base import TERMINAL_STATUSES
+from plano_proxy.storage.exchange import response_object
 from plano_proxy.transformers.sse import frame_named
-
-
-def response_object(record: StoredResponse) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "object": "response",
-        "created_at": record.created_at,
-        "status": record.status,
-        **record.request,
-        "output": record.output,
-        "usage": record.usage,
-        "error": record.error,
-        "completed_at": record.completed_at,
-    }
 
 
 def require_store(request: web.Request) -> Store:
@@ -57,27 +46,43 @@ async def get_response(request: web.Request) -> web.StreamResponse:
 
 async def _replay(request: web.Request, record: StoredResponse) -> web.StreamResponse:
     """The stored stream again, events after ``starting_after`` only, with their original sequence numbers; a
-    background stream still being produced here is followed live to its end."""
+    background stream still being produced is followed live to its end, here or (PostgreSQL) on any instance."""
     starting_after = _int_query(request, "starting_after", default=-1)
     live = request.app[LIVE].get(record.id)
     if live is not None:
-        return await _follow(request, live, starting_after)
+        return await _stream(request, live.follow(after=starting_after))
     if record.events is None:
         raise InvalidRequest(
             f"Response with id '{record.id}' was not created with stream=true, so it has no events to replay.",
             param="stream",
         )
-    response = web.StreamResponse(status=200, headers=SSE_HEADERS)
-    await response.prepare(request)
-    await response.write(b"".join(frame_named(e) for e in record.events if e["sequence_number"] > starting_after))
-    await response.write_eof()
-    return response
+    if record.status not in TERMINAL_STATUSES:
+        return await _stream(request, _follow_elsewhere(request, record, starting_after))
+    return await _stream(request, _stored_events(record.events, starting_after))
 
 
-async def _follow(request: web.Request, live: LiveStream, starting_after: int) -> web.StreamResponse:
+def _follow_elsewhere(request: web.Request, record: StoredResponse, starting_after: int) -> AsyncIterator[bytes]:
+    """A stream another process is producing: followed live through the shared log with PostgreSQL."""
+    member = request.app.get(MEMBER)
+    if member is None or member.notifications is None:
+        raise InvalidRequest(
+            f"Response with id '{record.id}' is still being produced by another gateway process; with this state "
+            "storage its live events can be followed only there (PostgreSQL state shares them between instances).",
+            param="stream",
+        )
+    return follow_shared(
+        member.work, member.notifications, require_store(request), record.id, record.owner, starting_after
+    )
+
+
+async def _stored_events(events: list[dict[str, Any]], starting_after: int) -> AsyncIterator[bytes]:
+    yield b"".join(frame_named(event) for event in events if event["sequence_number"] > starting_after)
+
+
+async def _stream(request: web.Request, chunks: AsyncIterator[bytes]) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers=SSE_HEADERS)
     await response.prepare(request)
-    async for chunk in live.follow(after=starting_after):
+    async for chunk in chunks:
         await response.write(chunk)
     await response.write_eof()
     return response

@@ -52,7 +52,17 @@ _PROVIDER = frozenset(
     }
 )
 _STATE_STORAGE = frozenset(
-    {"type", "path", "connection_string", "schema", "max_responses", "store_chat_turns", "retention"}
+    {
+        "type",
+        "path",
+        "connection_string",
+        "schema",
+        "max_responses",
+        "store_chat_turns",
+        "retention",
+        "instance_lease",
+        "event_log_ttl",
+    }
 )
 _RETENTION = frozenset({"max_age", "max_size", "interval"})
 _ALIAS = frozenset({"target", "fallbacks"})

@@ -359,6 +359,8 @@ def _state_storage(raw: Any, problems: Problems) -> StateStorage | None:
             boolean, item.get("store_chat_turns", True), "state_storage.store_chat_turns", default=True
         ),
         retention=read(_retention, item.get("retention"), default=None),
+        instance_lease=read(duration, item.get("instance_lease", 10), "state_storage.instance_lease", default=10.0),
+        event_log_ttl=read(duration, item.get("event_log_ttl", 300), "state_storage.event_log_ttl", default=300.0),
     )
 
 

@@ -120,6 +120,11 @@ class StateStorage:
     """Store every chat completion so its id can be continued with ``metadata.response_id``; off, chat completions
     to OpenAI-compatible providers are relayed byte for byte and only continuations read state."""
     retention: Retention | None = None
+    instance_lease: float = 10.0
+    """PostgreSQL: seconds an instance's unfinished responses stay its own without a heartbeat; past that another
+    instance takes them over (within a third more)."""
+    event_log_ttl: float = 300.0
+    """PostgreSQL: seconds a streamed background response's live event log is kept after its last event."""
 
 
 @dataclass(frozen=True, slots=True)
