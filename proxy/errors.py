@@ -10,7 +10,7 @@
     ├── Unauthorized                  401  invalid_api_key
     ├── NotFound                      404  unknown route or stored object
     │   └── ModelNotFound             404  model_not_found (400 with param "model" on the Responses API, as OpenAI does)
-    ├── StateStoreUnavailable         503  storage_unavailable: the state store is unreachable
+    ├── StateStoreUnavailable         503  storage_unavailable: the state store is unreachable (with Retry-After)
     └── UpstreamError                 the provider's own status and message, its type and code in OpenAI's words
         ├── UpstreamUnreachable       502  upstream_unreachable
         └── UpstreamTimeout           504  upstream_timeout
@@ -45,6 +45,8 @@ class GatewayError(Exception):
         self.message = message
         self.param = param
         self.type, self.code = openai_words(self.status, type, code or self.code)
+        self.headers: dict[str, str] = {}
+        """Headers the answer carries besides the body (``Retry-After``)."""
 
 
 class InvalidRequest(GatewayError):
@@ -83,9 +85,18 @@ class StorageNotConfigured(InvalidRequest):
     pass
 
 
+STORAGE_RETRY_AFTER = 1
+"""Seconds a client is told to wait while the state store is away: the store's probe looks every half second, so a
+retry after this finds it back soon after it returns, and an SDK that honours ``Retry-After`` does not hammer it."""
+
+
 class StateStoreUnavailable(GatewayError):
     status = 503
     code = "storage_unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.headers["Retry-After"] = str(STORAGE_RETRY_AFTER)
 
 
 class UpstreamError(GatewayError):
@@ -102,8 +113,7 @@ class UpstreamError(GatewayError):
     ) -> None:
         self.status = status
         super().__init__(message, code=code, type=type)
-        self.headers = dict(headers or {})
-        """Provider headers the client should see too (``Retry-After``, rate-limit state)."""
+        self.headers.update(headers or {})  # the provider's that the client should see too (rate-limit state)
 
 
 class UpstreamUnreachable(UpstreamError):

@@ -44,7 +44,7 @@ def speaks_anthropic(request: web.Request) -> bool:
 
 
 def render_error(request: web.Request, error: GatewayError) -> web.Response:
-    headers = error.headers if isinstance(error, UpstreamError) else None
+    headers = error.headers or None
     if speaks_anthropic(request):
         return json_response(anthropic_body(error, request[ACCESS].request_id), error.status, headers)
     return json_response(openai_body(error), error.status, headers)

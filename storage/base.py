@@ -295,6 +295,12 @@ class Store(abc.ABC):
     async def stats(self) -> StoreStats:
         """Rows and bytes of JSON held, for every owner."""
 
+    @property
+    def available(self) -> bool:
+        """False while the database is known to be away, when work fails at once with `StorageUnavailable` (see
+        `plano_proxy.storage.availability`). A store that keeps no such state says True and finds out by trying."""
+        return True
+
     @abc.abstractmethod
     async def ping(self) -> None:
         """Return if the database answers; raise `StorageUnavailable` otherwise (readiness)."""

@@ -4,6 +4,10 @@ Errors that mean the database is away (connection lost or refused, server shutti
 of resources, a deadlock to retry) become `StorageUnavailable`; everything else is raised as asyncpg raised it.
 Appending to a conversation takes its row lock (``UPDATE … RETURNING next_position``), so concurrent turns on one
 conversation from several instances get distinct, ordered positions.
+
+An error that means the database is away (a deadlock aside) also marks it known to be down
+(`plano_proxy.storage.availability`): until a ``SELECT 1`` on a fresh connection succeeds, work fails at once
+instead of each request waiting for a connection of its own to fail.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from plano_proxy.storage.availability import Availability
 from plano_proxy.storage.base import StorageUnavailable
 from plano_proxy.storage.migrations import migrate_postgres
 from plano_proxy.storage.sql_dialect import build_dialect
@@ -74,8 +79,13 @@ class PostgresExecutor:
     round trips.
     """
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, probe: Callable[[], Awaitable[None]]) -> None:
         self._pool = pool
+        self._availability = Availability(probe, name="PostgreSQL")
+
+    @property
+    def available(self) -> bool:
+        return self._availability.available
 
     async def read(self, work: Work[T]) -> T:
         async with self.connection() as conn:
@@ -90,6 +100,7 @@ class PostgresExecutor:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        self._availability.check()
         try:
             async with self._pool.acquire() as conn:
                 try:
@@ -98,9 +109,12 @@ class PostgresExecutor:
                     conn.terminate()  # so the pool opens a fresh one instead of handing this one out again
                     raise
         except (*_UNAVAILABLE, *_BROKEN_CONNECTION) as exc:
+            if not isinstance(exc, asyncpg.TransactionRollbackError):  # a conflict worth a retry, not the server away
+                self._availability.mark_down(exc)
             raise StorageUnavailable(f"PostgreSQL: {exc}") from exc
 
     async def close(self) -> None:
+        await self._availability.close()
         await self._pool.close()
 
 
@@ -115,6 +129,10 @@ class PostgresStore(SqlStore):
     """The pool's work runner, shared with the coordination of instances (`plano_proxy.storage.shared_work`)."""
     connect: Callable[[], Awaitable[asyncpg.Connection]]
     """A new connection of its own, outside the pool, with the store's settings (for ``LISTEN``)."""
+
+    @property
+    def available(self) -> bool:
+        return self.executor.available
 
     @classmethod
     async def open(
@@ -139,17 +157,31 @@ class PostgresStore(SqlStore):
             )
         except _UNAVAILABLE as exc:
             raise StorageUnavailable(f"PostgreSQL: {exc}") from exc
-        executor = PostgresExecutor(pool)
+        executor = PostgresExecutor(pool, _select_one(dsn, settings))
         try:
             async with executor.connection() as conn:
                 await migrate_postgres(conn)
         except BaseException:
-            await pool.close()
+            await executor.close()
             raise
         store = cls(executor, POSTGRES, cache_size=cache_size)
         store.executor = executor
         store.connect = lambda: asyncpg.connect(dsn, server_settings=settings)
         return store
+
+
+def _select_one(dsn: str, settings: dict[str, str]) -> Callable[[], Awaitable[None]]:
+    """The probe: ``SELECT 1`` on a connection of its own, since the pool's may all be broken (its time is bounded by
+    the caller)."""
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(dsn, server_settings=settings)
+        try:
+            await conn.fetchval("SELECT 1")
+        finally:
+            await conn.close()
+
+    return probe
 
 
 async def _create_schema(dsn: str, schema: str) -> None:

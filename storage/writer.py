@@ -4,8 +4,16 @@
 durable. Turns submitted while a commit is under way wait in the queue and go together in the next transaction
 (group commit): under load, one commit serves many turns.
 
-While the database is away (`StorageUnavailable`), the batch is retried with exponential backoff; a turn still not
-committed ``unavailable_after`` seconds after its submission fails its waiter with `StorageUnavailable`. A batch
+A batch that fails with `StorageUnavailable` is retried with exponential backoff, with two ways out:
+
+- while the store says its database is known to be down (`Store.available`, kept by PostgreSQL's store), the batch
+  fails at once, so a client gets its 503 in well under a second instead of waiting with its turn; only the failure
+  that found the database away is retried, for ``down_grace`` seconds, so a one-off connection reset (which the
+  store's probe clears within a round trip) fails no turn;
+- otherwise (a store that cannot tell, such as SQLite busy with another writer) a turn still not committed
+  ``unavailable_after`` seconds after its submission fails its waiter.
+
+A turn that fails was never acknowledged (its client gets the error), so nothing acknowledged is lost. A batch
 refused for any other reason is retried turn by turn, so one bad turn fails alone. `stop()` stops accepting turns
 and returns once everything queued before it has been committed or has failed.
 """
@@ -45,6 +53,7 @@ class BackgroundWriter:
         retry_initial: float = 0.05,
         retry_max: float = 2.0,
         unavailable_after: float = 30.0,
+        down_grace: float = 0.3,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -53,6 +62,7 @@ class BackgroundWriter:
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._unavailable_after = unavailable_after
+        self._down_grace = down_grace
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self._accepting = False
@@ -112,14 +122,20 @@ class BackgroundWriter:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         delay = self._retry_initial
+        # Past this moment, a batch fails as soon as the store says its database is down: at once when it was known
+        # down before the first try, after ``down_grace`` when this batch's own failure is the first sign.
+        give_up_while_down = None if self.store.available else self._clock()
         while batch:
             try:
                 await self.store.save_turns([pending.turn for pending in batch])
             except StorageUnavailable as exc:
-                batch = self._expire(batch, exc)
+                if give_up_while_down is None:
+                    give_up_while_down = self._clock() + self._down_grace
+                batch = self._expire(batch, exc, give_up_while_down)
                 if batch:
-                    log.warning("storage_unavailable", error=str(exc), retry_in=round(delay, 3), turns=len(batch))
-                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                    pause = self._pause(delay, give_up_while_down)
+                    log.warning("storage_unavailable", error=str(exc), retry_in=round(pause, 3), turns=len(batch))
+                    await asyncio.sleep(pause)
                     delay = min(delay * 2, self._retry_max)
                 continue
             except Exception as exc:
@@ -131,9 +147,14 @@ class BackgroundWriter:
                 _resolve(pending.future, None)
             return
 
-    def _expire(self, batch: list[_Pending], exc: StorageUnavailable) -> list[_Pending]:
-        """Fail the turns whose deadline has passed; returns those still worth retrying."""
+    def _expire(self, batch: list[_Pending], exc: StorageUnavailable, give_up_while_down: float) -> list[_Pending]:
+        """Fail the turns whose deadline has passed, or all of them once the database is known down past the
+        grace; returns those still worth retrying."""
         now = self._clock()
+        if not self.store.available and now >= give_up_while_down:
+            for pending in batch:
+                _resolve(pending.future, StorageUnavailable(str(exc)))
+            return []
         for pending in batch:
             if pending.deadline <= now:
                 _resolve(
@@ -141,6 +162,13 @@ class BackgroundWriter:
                     StorageUnavailable(f"Could not store the response within {self._unavailable_after:g}s: {exc}"),
                 )
         return [pending for pending in batch if pending.deadline > now]
+
+    def _pause(self, delay: float, give_up_while_down: float) -> float:
+        """The backoff before the next try, jittered; while the database is down, no later than the grace's end."""
+        pause = delay * random.uniform(0.5, 1.0)
+        if not self.store.available:
+            pause = min(pause, max(give_up_while_down - self._clock(), 0.0))
+        return pause
 
     async def _refused(self, batch: list[_Pending], exc: Exception) -> None:
         if len(batch) == 1:

@@ -1,15 +1,17 @@
-"""The background writer: acknowledged means committed, group commit, retries while the database is away, drain."""
+"""The background writer: acknowledged means committed, group commit, retries while the database is away, failing
+fast once it is known to be down, drain."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import asyncpg
 import pytest
 from storage_fixtures import POSTGRES_DSN, Stores
+from support.pg_cluster import PgCluster, require_cluster
 
 from plano_proxy.storage import StorageUnavailable, Store, StoredResponse, StoredTurn
 from plano_proxy.storage.postgres import PostgresStore
@@ -158,3 +160,65 @@ async def test_survives_postgres_dropping_its_connections(pg_schema: str) -> Non
     history: Any = await store.history("resp_2", None)
     assert [item["content"][0]["text"] for item in history] == ["q1", "a1", "q2", "a2"]
     await store.close()
+
+
+@pytest.fixture
+def cluster() -> Iterator[PgCluster]:
+    """A private PostgreSQL cluster the test may stop and start."""
+    require_cluster()
+    cluster = PgCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.mark.postgres
+async def test_turns_fail_at_once_while_postgres_is_known_down(cluster: PgCluster) -> None:
+    """With the server stopped, the turn that finds it away fails after the short grace, later turns at once (not
+    after the 30 s deadline), and once it is back the same writer and store commit again by themselves."""
+    store = await PostgresStore.open(cluster.dsn)
+    writer = BackgroundWriter(store, unavailable_after=30)
+    await writer.start()
+    try:
+        await writer.submit(turn(1))
+        await asyncio.to_thread(cluster.stop, "fast")
+
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable):
+            await writer.submit(turn(2))
+        assert time.monotonic() - started < 1
+        assert not store.available
+
+        started = time.monotonic()
+        results = await asyncio.gather(*(writer.submit(turn(n)) for n in range(3, 23)), return_exceptions=True)
+        assert time.monotonic() - started < 0.2
+        assert all(isinstance(result, StorageUnavailable) for result in results), results
+        assert "unreachable" in str(results[0])
+
+        await asyncio.to_thread(cluster.start)
+        deadline = time.monotonic() + 5
+        while not store.available and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert store.available
+        await writer.submit(turn(30, previous="resp_1"))
+        history: Any = await store.history("resp_30", None)
+        assert [item["content"][0]["text"] for item in history] == ["q1", "a1", "q30", "a30"]
+        assert await store.get_response("resp_2", None) is None  # failed, so never acknowledged, and not stored
+    finally:
+        await writer.stop()
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_closing_a_store_stops_its_probe(cluster: PgCluster) -> None:
+    """A store closed while its database is away leaves no probe running behind it."""
+    store = await PostgresStore.open(cluster.dsn)
+    await asyncio.to_thread(cluster.stop, "fast")
+    with pytest.raises(StorageUnavailable):
+        await store.ping()
+    probes = [task for task in asyncio.all_tasks() if task.get_name() == "plano-storage-probe"]
+    assert len(probes) == 1 and not store.available
+    await store.close()
+    assert probes[0].done()
