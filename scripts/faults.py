@@ -9,7 +9,10 @@ Phases (each against a real ``plano-proxy serve`` process and the project's mock
    recovers by itself, nothing acknowledged is lost;
 5. fuzz: hypothesis-generated bodies on all three client APIs: no 5xx;
 6. deep fuzz: valid bodies of every client API mutated deep inside (`body_fuzzer`), on all three upstream kinds: no
-   5xx, no hang, the process up, a stored response and conversation unchanged.
+   5xx, no hang, the process up, a stored response and conversation unchanged;
+7. several instances on one private PostgreSQL cluster (`faults_postgres`): a stream followed live on another
+   instance, a cancel there, ``kill -9`` and takeover, a real ``pg_ctl stop -m fast`` and start; each timed, in a
+   second table.
 
     .venv/bin/python scripts/faults.py [--postgres postgresql://postgres@127.0.0.1:5432/test]
         [--fuzz-bodies 5000] [--fuzz-seed 1]
@@ -21,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -37,6 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from body_fuzzer import run_fuzz
+from faults_postgres import phase_instances, phase_network_cut
 from mock_upstream import running_mock
 
 PLANO_PROXY = str(Path(sys.executable).with_name("plano-proxy"))
@@ -51,6 +54,8 @@ class Tally:
     bad_input_5xx: int = 0
     leaked: int = 0
     notes: list[str] = field(default_factory=list)
+    timings: list[tuple[str, str]] = field(default_factory=list)
+    """Scenarios of the several-instances phase, each with the time to its outcome."""
 
 
 def free_port() -> int:
@@ -218,97 +223,6 @@ def phase_kill_9(workdir: Path, mock_url: str, tally: Tally) -> None:
     restarted.stop()
 
 
-class Forwarder:
-    """A TCP path to PostgreSQL that can be cut and restored, standing in for a database restart."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target = target_port
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        self.server: asyncio.Server | None = None
-        self.writers: list[asyncio.StreamWriter] = []
-        import threading
-
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.open()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
-        self.writers += [writer, up_writer]
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            try:
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            except ConnectionError:
-                pass
-            finally:
-                sink.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    def open(self) -> None:
-        async def start() -> None:
-            self.server = await asyncio.start_server(self._relay, "127.0.0.1", self.port, reuse_address=True)
-
-        asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
-
-    def cut(self) -> None:
-        async def close() -> None:
-            assert self.server is not None
-            self.server.close()
-            for writer in self.writers:
-                writer.close()
-            self.writers.clear()
-
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
-
-
-def phase_postgres_outage(workdir: Path, mock_url: str, dsn: str, tally: Tally) -> None:
-    from urllib.parse import urlsplit
-
-    forwarder = Forwarder(urlsplit(dsn).port or 5432)
-    schema = f"plano_faults_{secrets.token_hex(4)}"
-    routed = dsn.replace(f":{urlsplit(dsn).port or 5432}/", f":{forwarder.port}/")
-    gateway = Gateway(
-        workdir, mock_url, f"state_storage: {{type: postgres, connection_string: '{routed}', schema: {schema}}}\n"
-    )
-    acknowledged: list[str] = []
-    previous = None
-    during: list[int] = []
-    for step in range(60):
-        if step == 20:
-            forwarder.cut()
-            tally.faults += 1
-        if step == 40:
-            forwarder.open()
-        tally.sent += 1
-        status, body = responses_turn(gateway.url, f"pg step {step}", previous)
-        if 20 <= step < 40:
-            during.append(status)
-        if status == 200:
-            acknowledged.append(body["id"])
-            previous = body["id"]
-    lost = [rid for rid in acknowledged if get(f"{gateway.url}/v1/responses/{rid}")[0] != 200]
-    tally.acknowledged += len(acknowledged)
-    tally.lost += len(lost)
-    statuses = {status: during.count(status) for status in sorted(set(during))}
-    recovered = acknowledged and any(rid == previous for rid in acknowledged[-5:])
-    tally.notes.append(f"PostgreSQL cut for 20 requests: statuses {statuses}; recovered afterwards: {bool(recovered)}")
-    gateway.stop()
-    asyncio.run(_drop_schema(dsn, schema))
-
-
-async def _drop_schema(dsn: str, schema: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn)
-    await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    await conn.close()
-
-
 def phase_fuzz(gateway: Gateway, tally: Tally, examples: int = 300) -> None:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
@@ -397,6 +311,11 @@ def main() -> int:
         print(f"  {name:<{width}}  {value:>7}")
     for note in tally.notes:
         print(f"  - {note}")
+    if tally.timings:
+        print("several instances on one PostgreSQL (time to the outcome):")
+        width = max(len(name) for name, _ in tally.timings)
+        for name, outcome in tally.timings:
+            print(f"  {name:<{width}}  {outcome}")
     return 0 if tally.lost == tally.bad_input_5xx == tally.leaked == 0 else 1
 
 
@@ -410,7 +329,8 @@ def run_phases(workdir: Path, mock_url: str, args: argparse.Namespace, tally: Ta
     finally:
         gateway.stop()
     phase_kill_9(workdir, mock_url, tally)
-    phase_postgres_outage(workdir, mock_url, args.postgres, tally)
+    phase_network_cut(args.postgres, tally, lambda storage: Gateway(workdir, mock_url, storage), post, get)
+    phase_instances(tally, lambda storage: Gateway(workdir, mock_url, storage), post, get)
 
 
 if __name__ == "__main__":
