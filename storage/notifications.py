@@ -35,7 +35,6 @@ class Notifications:
         self._on_reconnect = on_reconnect
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._listen_forever(), name="plano-notifications")
@@ -75,7 +74,6 @@ class Notifications:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("notifications_lost", error=str(exc), retry_in=RECONNECT_DELAY)
             finally:
-                self.connected.clear()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.close(), 1.0)
             await asyncio.sleep(RECONNECT_DELAY)
@@ -85,7 +83,6 @@ class Notifications:
         conn.add_termination_listener(lambda _: lost.set())
         await conn.add_listener(EVENTS_CHANNEL, self._on_events)
         await conn.add_listener(CANCEL_CHANNEL, self._cancelled)
-        self.connected.set()
         if not first:
             self._wake_all()
             self._on_reconnect()

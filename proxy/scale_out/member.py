@@ -58,6 +58,7 @@ class Member:
         self.notifications: Notifications | None = None
         self._unwritten: list[Lease] = []
         self._writing: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._host, self._pid = socket.gethostname(), os.getpid()
 
     # -- leases --------------------------------------------------------------------------------------------------
@@ -109,7 +110,10 @@ class Member:
                 self.cancel_here(response_id)
 
     def _recheck_cancels(self) -> None:
-        asyncio.get_running_loop().create_task(self._stop_cancelled())
+        """After the notifications' connection came back: a cancel may have been announced while it was away."""
+        task = asyncio.get_running_loop().create_task(self._stop_cancelled())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- membership ------------------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import pytest
 from mock_upstream import ABORTED
 from storage_fixtures import POSTGRES_DSN, drop_schema, require_postgres
 from support.gateway import gateway_config_text
+from support.pg_cluster import PgCluster, require_cluster
 from support.processes import GatewayProcess
 from support.servers import ServerThread
 
@@ -240,3 +241,50 @@ def test_sigterm_lets_background_work_finish(instances: Instances) -> None:
     time.sleep(0.3)
     assert a.stop() == 0
     assert client_of(b).responses.retrieve(queued.id).status == "completed"
+
+
+def test_after_a_database_restart_cancels_and_live_events_still_cross_instances(
+    tmp_path: Path, mock_upstream: ServerThread
+) -> None:
+    """The connection that LISTENs is lost with the restart and comes back by itself: a cancel on B still stops A's
+    stream within a second, and B still follows A's stream live."""
+    require_cluster()
+    cluster = PgCluster()
+    try:
+        cluster.start()
+        config = tmp_path / "plano_config.yaml"
+        # A long lease: the heartbeat's own look for missed cancels comes every 10 s, so only a notification
+        # received on the reconnected LISTEN connection can stop the stream within a second.
+        storage = f"state_storage: {{type: postgres, connection_string: '{cluster.dsn}', instance_lease: 30}}\n"
+        config.write_text(gateway_config_text(mock_upstream.url, storage))
+        a, b = GatewayProcess(config), GatewayProcess(config)
+        try:
+            cluster.stop("fast")
+            cluster.start()
+            wait_for(lambda: _turn_stored(a) and _turn_stored(b), timeout=15)
+            time.sleep(1.5)  # the LISTEN connections reconnect on their own (every 0.5 s)
+            stream = client_of(a).responses.create(
+                model="gpt-4o-mini", input="[[events:400]] [[delay:50]] long", background=True, stream=True
+            )
+            events = iter(stream)
+            response_id = next(events).response.id
+            followed = client_of(b).responses.retrieve(response_id, stream=True, starting_after=0)
+            assert next(iter(followed)).sequence_number == 1
+            asked = time.monotonic()
+            assert client_of(b).responses.cancel(response_id).status == "cancelled"
+            remaining = [event.type for event in events]
+            assert time.monotonic() - asked < 1.0 and "response.completed" not in remaining
+            followed.close()
+        finally:
+            a.stop()
+            b.stop()
+    finally:
+        cluster.destroy()
+
+
+def _turn_stored(gateway: GatewayProcess) -> bool:
+    try:
+        client_of(gateway).responses.create(model="gpt-4o-mini", input="after the restart")
+        return True
+    except openai.APIStatusError:
+        return False
