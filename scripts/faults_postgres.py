@@ -19,16 +19,12 @@ import asyncio
 import json
 import secrets
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from support.pg_cluster import PgCluster, missing
+from pg_cluster import PgCluster, missing
 
 LEASE = 3.0
 """The instances' lease here (seconds): a takeover comes within a third more."""

@@ -16,9 +16,9 @@ from pathlib import Path
 import openai
 import pytest
 from mock_upstream import ABORTED
+from pg_cluster import PgCluster, require_cluster
 from storage_fixtures import POSTGRES_DSN, drop_schema, require_postgres
 from support.gateway import gateway_config_text
-from support.pg_cluster import PgCluster, require_cluster
 from support.processes import GatewayProcess
 from support.servers import ServerThread
 

@@ -1,6 +1,6 @@
 """A real PostgreSQL restart under a real gateway process: fast 503s while it is away, recovery on its own after.
 
-The cluster is a private one (`support.pg_cluster`), stopped with ``pg_ctl stop -m fast`` as an operator restarting
+The cluster is a private one (`scripts/pg_cluster.py`), stopped with ``pg_ctl stop -m fast`` as an operator restarting
 it would; the shared test server is never touched.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from pg_cluster import PgCluster, require_cluster
 from support import http
 from support.gateway import gateway_config_text
-from support.pg_cluster import PgCluster, require_cluster
 from support.processes import GatewayProcess
 from support.servers import ServerThread
 

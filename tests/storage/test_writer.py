@@ -10,8 +10,8 @@ from typing import Any
 
 import asyncpg
 import pytest
+from pg_cluster import PgCluster, require_cluster
 from storage_fixtures import POSTGRES_DSN, Stores
-from support.pg_cluster import PgCluster, require_cluster
 
 from plano_proxy.storage import StorageUnavailable, Store, StoredResponse, StoredTurn
 from plano_proxy.storage.postgres import PostgresStore
