@@ -69,7 +69,7 @@ def resolve_route(request: web.Request, model: object) -> Route:
     if trace is None:
         route = request.app[MODELS].resolve(model)
     else:
-        with trace.tracing.span("route", {"plano.requested_model": str(model)}):
+        with trace.child("route", {"plano.requested_model": str(model)}):
             route = request.app[MODELS].resolve(model)
         trace.note_route(route.requested, route.provider)
     record: AccessRecord = request[ACCESS]

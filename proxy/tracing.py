@@ -13,12 +13,14 @@ is one server span (continuing the client's W3C ``traceparent``) with children::
     ...
 
 A background response's work is a trace of its own whose root span links to the request that created it. Every log
-line of a request carries its ``trace_id`` (bound in structlog's context variables).
+line of a request carries its ``trace_id`` (bound in structlog's context variables). The spans are recorded as plain
+records and exported from a thread (`plano_proxy.proxy.trace_export`), so the event loop pays little for them.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -28,17 +30,16 @@ import orjson
 import structlog
 from aiohttp import web
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
+from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from plano_proxy.proxy.config import ProviderConfig
 from plano_proxy.proxy.config.model import TracingSettings
+from plano_proxy.proxy.trace_export import SpanExport, SpanRecord, TraceRecord
 from plano_proxy.transformers.canonical import Event, Finish, ResponseStart, Usage
 
 TRACE_ID_HEADER = "x-plano-trace-id"
@@ -55,73 +56,119 @@ _CLIENT_APIS = (
 
 
 class Tracing:
-    """The tracer of one worker process, from `TracingSettings`; its exporter runs in a thread of its own."""
+    """The tracer of one worker process, from `TracingSettings`: it starts the traces of requests (sampling each new
+    one) and hands the finished ones to its export thread (`plano_proxy.proxy.trace_export`)."""
 
     def __init__(self, settings: TracingSettings) -> None:
         self.instance = f"{socket.gethostname()}-{os.getpid()}"
         resource = Resource.create({"service.name": settings.service_name, "service.instance.id": self.instance})
-        sampler = ParentBased(TraceIdRatioBased(settings.sampling_ratio))
-        self.provider = TracerProvider(resource=resource, sampler=sampler)
         exporter = OTLPSpanExporter(endpoint=settings.endpoint, headers=dict(settings.headers))
-        self.provider.add_span_processor(BatchSpanProcessor(exporter))
-        self.tracer = self.provider.get_tracer("plano_proxy")
+        self.export = SpanExport(BatchSpanProcessor(exporter), resource)
+        self._bound = TraceIdRatioBased.get_bound_for_rate(settings.sampling_ratio)
         self.capture_content = settings.capture_content
 
     def flush(self) -> None:
-        self.provider.force_flush()
+        self.export.flush()
 
     def shutdown(self) -> None:
-        self.provider.shutdown()
-
-    @contextmanager
-    def span(self, name: str, attributes: dict[str, Any] | None = None) -> Iterator[Span]:
-        """A child of the current span (the request's, or one of its children)."""
-        with self.tracer.start_as_current_span(name, attributes=attributes) as span:
-            yield span
+        self.export.shutdown()
 
     @contextmanager
     def serve(self, request: web.Request) -> Iterator[RequestTrace]:
-        """The request's server span, continuing the client's ``traceparent``; log lines inside carry its trace id."""
-        parent = _PROPAGATOR.extract(request.headers)
+        """The request's server span, continuing the client's ``traceparent``."""
+        parent = trace.get_current_span(_PROPAGATOR.extract(request.headers)).get_span_context()
+        remote = parent if parent.is_valid else None
         attributes = {"http.request.method": request.method, "url.path": request.path, "plano.instance": self.instance}
         api = next((name for prefix, name in _CLIENT_APIS if request.path.startswith(prefix)), None)
         if api is not None:
             attributes["plano.client_api"] = api
-        name = f"{request.method} {request.path}"
-        with self.tracer.start_as_current_span(name, parent, SpanKind.SERVER, attributes) as span:
-            yield RequestTrace(self, span)
+        own = self._start(f"{request.method} {request.path}", remote, SpanKind.SERVER, attributes)
+        try:
+            yield own
+        finally:
+            own.finish()
 
     @contextmanager
     def linked(self, origin: RequestTrace, name: str) -> Iterator[RequestTrace]:
-        """Work that outlives its request, as the root of a trace of its own linked to that request's span."""
-        link = Link(origin.span.get_span_context())
-        with self.tracer.start_as_current_span(name, Context(), SpanKind.INTERNAL, links=[link]) as span:
-            span.set_attribute("plano.instance", self.instance)
-            own = RequestTrace(self, span)
+        """Work that outlives its request, as the root of a trace of its own linked to that request's span; log lines
+        inside carry its trace id."""
+        own = self._start(name, None, SpanKind.INTERNAL, {"plano.instance": self.instance}, (origin.context,))
+        try:
             with structlog.contextvars.bound_contextvars(trace_id=own.trace_id):
                 yield own
+        finally:
+            own.finish()
+
+    def _start(
+        self,
+        name: str,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        links: tuple[SpanContext, ...] = (),
+    ) -> RequestTrace:
+        """A trace's root span: a remote parent's decision to sample is kept, a new trace is sampled by its id (as
+        the SDK's ``ParentBased(TraceIdRatioBased)`` does)."""
+        if parent is not None:
+            record, sampled = TraceRecord(parent.trace_id, parent), parent.trace_flags.sampled
+        else:
+            trace_id = random.getrandbits(128) or 1
+            record, sampled = TraceRecord(trace_id, None), trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self._bound
+        root = SpanRecord(name, None, kind, attributes, links)
+        record.spans.append(root)
+        return RequestTrace(self, record, root, sampled)
 
 
 class RequestTrace:
-    """The spans of one request (or of one background response) that later stages annotate."""
+    """The spans of one request (or of one background response): the root, the span new children go under, and
+    the ones later stages annotate."""
 
-    __slots__ = ("attempt_span", "first_token_seen", "relay_span", "span", "tracing")
+    __slots__ = ("attempt_span", "current", "first_token_seen", "record", "relay_span", "sampled", "span", "tracing")
 
-    def __init__(self, tracing: Tracing, span: Span) -> None:
+    def __init__(self, tracing: Tracing, record: TraceRecord, root: SpanRecord, sampled: bool) -> None:
         self.tracing = tracing
-        self.span = span
-        self.attempt_span: Span | None = None
-        self.relay_span: Span | None = None
+        self.record = record
+        self.span = root
+        self.current = root
+        self.sampled = sampled
+        self.attempt_span: SpanRecord | None = None
+        self.relay_span: SpanRecord | None = None
         self.first_token_seen = False
 
     @property
     def trace_id(self) -> str:
-        return trace.format_trace_id(self.span.get_span_context().trace_id)
+        return f"{self.record.trace_id:032x}"
+
+    @property
+    def context(self) -> SpanContext:
+        flags = TraceFlags(TraceFlags.SAMPLED if self.sampled else TraceFlags.DEFAULT)
+        return SpanContext(self.record.trace_id, self.span.span_id, False, flags, self.record.trace_state)
+
+    @contextmanager
+    def child(self, name: str, attributes: dict[str, Any] | None = None) -> Iterator[SpanRecord]:
+        """A span under the current one, current itself while the block runs."""
+        span = self._new(name, self.current, SpanKind.INTERNAL, attributes)
+        outer, self.current = self.current, span
+        try:
+            yield span
+        finally:
+            self.current = outer
+            span.end()
+
+    def _new(self, name: str, parent: SpanRecord, kind: SpanKind, attributes: dict[str, Any] | None) -> SpanRecord:
+        span = SpanRecord(name, parent.span_id, kind, attributes)
+        self.record.spans.append(span)
+        return span
+
+    def finish(self) -> None:
+        self.span.end()
+        if self.sampled:
+            self.tracing.export.submit(self.record)
 
     def note_route(self, requested: str, provider: ProviderConfig) -> None:
         self.span.set_attributes({"gen_ai.request.model": requested, "gen_ai.provider.name": provider_name(provider)})
 
-    def start_attempt(self, provider: ProviderConfig, operation: str, retry: int, body: bytes) -> Span:
+    def start_attempt(self, provider: ProviderConfig, operation: str, retry: int, body: bytes) -> SpanRecord:
         """A client span for one HTTP call to a provider; `inject` puts its ``traceparent`` on the call."""
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
@@ -133,30 +180,36 @@ class RequestTrace:
         }
         if self.tracing.capture_content:
             attributes["gen_ai.input.messages"] = body.decode("utf-8", "replace")
-        span = self.tracing.tracer.start_span(f"chat {provider.model}", None, SpanKind.CLIENT, attributes)
+        span = self._new(f"chat {provider.model}", self.current, SpanKind.CLIENT, attributes)
         self.attempt_span = span
         return span
 
-    @staticmethod
-    def inject(span: Span, headers: dict[str, str]) -> None:
-        _PROPAGATOR.inject(headers, trace.set_span_in_context(span))
+    def inject(self, span: SpanRecord, headers: dict[str, str]) -> None:
+        """The W3C trace context of `span`, for the provider."""
+        flags = "01" if self.sampled else "00"
+        headers["traceparent"] = f"00-{self.record.trace_id:032x}-{span.span_id:016x}-{flags}"
+        if self.record.trace_state:
+            headers["tracestate"] = self.record.trace_state.to_header()
 
     @staticmethod
-    def end_attempt(span: Span, status: int | None) -> None:
+    def end_attempt(span: SpanRecord, status: int | None) -> None:
         if status is not None:
-            span.set_attribute("http.response.status_code", status)
-            span.set_attribute("error.type", str(status))
-            span.set_status(Status(StatusCode.ERROR))
+            span.set_attributes({"http.response.status_code": status, "error.type": str(status)})
+            span.set_error()
         span.end()
 
     @contextmanager
     def relay(self) -> Iterator[None]:
         """Relaying the answer, under the attempt that produced it."""
-        parent = self.attempt_span
-        context = trace.set_span_in_context(parent) if parent is not None else None
-        with self.tracing.tracer.start_as_current_span("relay", context) as span:
-            self.relay_span = span
+        parent = self.attempt_span or self.current
+        span = self._new("relay", parent, SpanKind.INTERNAL, None)
+        self.relay_span = span
+        outer, self.current = self.current, span
+        try:
             yield
+        finally:
+            self.current = outer
+            span.end()
 
     def first_token(self) -> None:
         if not self.first_token_seen:
@@ -184,7 +237,7 @@ class RequestTrace:
 
     def _annotate(self, attributes: dict[str, Any]) -> None:
         attempt = self.attempt_span
-        if attempt is not None and attempt.is_recording():
+        if attempt is not None and attempt.end_time is None:
             attempt.set_attributes(attributes)
         self.span.set_attributes(attributes)
 
@@ -212,7 +265,7 @@ async def tracing_middleware(request: web.Request, handler: Handler) -> web.Stre
             response = await handler(request)
         own.span.set_attribute("http.response.status_code", response.status)
         if response.status >= 500:
-            own.span.set_status(Status(StatusCode.ERROR))
+            own.span.set_error()
         return response
 
 

@@ -135,6 +135,7 @@ class BackgroundRun:
         with trace.tracing.linked(trace, "background_response") as own:
             own.span.set_attribute("plano.response.id", self.attempt.encoder.response()["id"])
             self._exchange = dataclasses.replace(self._exchange, trace=own)
+            self._turn.state.trace = own  # its commits are spans of this trace: the request's has ended
             await self._produce()
 
     async def _produce(self) -> None:

@@ -16,7 +16,7 @@ from aiohttp import web
 from plano_proxy.proxy.app_keys import STORE, WRITER, owner_of
 from plano_proxy.proxy.errors import InvalidRequest, NotFound, StorageNotConfigured
 from plano_proxy.proxy.metrics import METRICS, Metrics
-from plano_proxy.proxy.tracing import TRACE, Tracing, content_attribute
+from plano_proxy.proxy.tracing import TRACE, RequestTrace, content_attribute
 from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import unix_time
 from plano_proxy.storage import Conversation, Store, StoredResponse, StoredTurn, with_item_ids
@@ -38,8 +38,8 @@ class TurnState:
     previous_response_id: str | None = None
     conversation_id: str | None = None
     metrics: Metrics | None = None
-    tracing: Tracing | None = None
-    """Spans for the history load and the commit, when tracing is on."""
+    trace: RequestTrace | None = None
+    """The trace the commit's span goes in, when tracing is on (a background response's own, once it runs)."""
 
     def echo(self) -> dict[str, Any]:
         """Response fields that come from the state rather than the request body."""
@@ -69,7 +69,7 @@ class TurnState:
         if not self.keep or self.writer is None:
             return
         record = self.record(route, response, events)
-        if self.tracing is not None and self.tracing.capture_content:
+        if self.trace is not None and self.trace.tracing.capture_content:
             output = {"gen_ai.output.messages": content_attribute(output_items)}
             await self._submit(StoredTurn(record, list(self.input_items), output_items), output)
             return
@@ -98,10 +98,10 @@ class TurnState:
     async def _submit(self, turn: StoredTurn, content: dict[str, str] | None = None) -> None:
         assert self.writer is not None
         started = time.perf_counter()
-        if self.tracing is None:
+        if self.trace is None:
             await self.writer.submit(turn)
         else:
-            with self.tracing.span("commit", {"plano.response.id": turn.response.id, **(content or {})}):
+            with self.trace.child("commit", {"plano.response.id": turn.response.id, **(content or {})}):
                 await self.writer.submit(turn)
         if self.metrics is not None:
             self.metrics.commit_latency.observe(time.perf_counter() - started)
@@ -113,7 +113,7 @@ def new_turn(request: web.Request) -> TurnState:
     turn = TurnState(store, request.app.get(WRITER), owner_of(request), store is not None)
     turn.metrics = request.app.get(METRICS)
     if (trace := request.get(TRACE)) is not None:
-        turn.tracing = trace.tracing
+        turn.trace = trace
     return turn
 
 
@@ -144,11 +144,11 @@ async def begin_turn(request: web.Request, body: dict[str, Any], canonical: Cano
     turn.conversation_id = conversation
     trace = request.get(TRACE)
     if trace is not None:
-        turn.tracing = trace.tracing
+        turn.trace = trace
         if conversation is not None:
             trace.span.set_attribute("gen_ai.conversation.id", conversation)
     if store is not None and trace is not None:
-        with trace.tracing.span("load_history", _continued(turn)) as span:
+        with trace.child("load_history", _continued(turn)) as span:
             turn.history = tuple(await _history(store, turn))
             span.set_attribute("plano.history.items", len(turn.history))
     elif store is not None:
