@@ -14,11 +14,13 @@ is one server span (continuing the client's W3C ``traceparent``) with children::
 
 A background response's work is a trace of its own whose root span links to the request that created it. Every log
 line of a request carries its ``trace_id`` (bound in structlog's context variables). The spans are recorded as plain
-records and exported from a thread (`plano_proxy.proxy.trace_export`), so the event loop pays little for them.
+records and exported by a process of the worker's own (`plano_proxy.proxy.trace_export`), so the worker pays little
+for them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import socket
@@ -30,9 +32,6 @@ import orjson
 import structlog
 from aiohttp import web
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -57,21 +56,29 @@ _CLIENT_APIS = (
 
 class Tracing:
     """The tracer of one worker process, from `TracingSettings`: it starts the traces of requests (sampling each new
-    one) and hands the finished ones to its export thread (`plano_proxy.proxy.trace_export`)."""
+    one) and hands the finished ones to its export process (`plano_proxy.proxy.trace_export`)."""
 
-    def __init__(self, settings: TracingSettings) -> None:
-        self.instance = f"{socket.gethostname()}-{os.getpid()}"
-        resource = Resource.create({"service.name": settings.service_name, "service.instance.id": self.instance})
-        exporter = OTLPSpanExporter(endpoint=settings.endpoint, headers=dict(settings.headers))
-        self.export = SpanExport(BatchSpanProcessor(exporter), resource)
+    def __init__(self, settings: TracingSettings, export: SpanExport, instance: str) -> None:
+        self.instance = instance
+        self.export = export
         self._bound = TraceIdRatioBased.get_bound_for_rate(settings.sampling_ratio)
         self.capture_content = settings.capture_content
 
-    def flush(self) -> None:
-        self.export.flush()
+    @classmethod
+    async def start(cls, settings: TracingSettings) -> Tracing:
+        instance = f"{socket.gethostname()}-{os.getpid()}"
+        export = await SpanExport.start(
+            {
+                "endpoint": settings.endpoint,
+                "headers": dict(settings.headers),
+                "resource": {"service.name": settings.service_name, "service.instance.id": instance},
+            }
+        )
+        return cls(settings, export, instance)
 
-    def shutdown(self) -> None:
-        self.export.shutdown()
+    def flush(self, timeout: float = 30.0) -> None:
+        """From a thread other than the app's (a test's): return once every finished trace has been exported."""
+        asyncio.run_coroutine_threadsafe(self.export.flush(), self.export.loop).result(timeout)
 
     @contextmanager
     def serve(self, request: web.Request) -> Iterator[RequestTrace]:
@@ -280,11 +287,11 @@ def tracer_provider(settings: TracingSettings) -> Callable[[web.Application], As
     out."""
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        tracing = Tracing(settings)
+        tracing = await Tracing.start(settings)
         app[TRACING] = tracing
         try:
             yield
         finally:
-            tracing.shutdown()
+            await tracing.export.shutdown()
 
     return lifetime

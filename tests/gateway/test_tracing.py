@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import anthropic
 import openai
@@ -14,6 +15,7 @@ from mock_upstream import REQUESTS
 from structlog.testing import capture_logs
 from support import http
 from support.otlp import SPANS, ReceivedSpan, create_receiver, render, trace_tree
+from support.processes import GatewayProcess
 from support.servers import ServerThread
 
 from plano_proxy.proxy.app import create_app
@@ -213,3 +215,56 @@ def test_off_by_default(mock_upstream: ServerThread) -> None:
         server.close()
     assert TRACE_ID_HEADER not in response.headers
     assert "traceparent" not in list(mock_upstream.app[REQUESTS])[-1].headers  # type: ignore[index]
+
+
+def test_a_gateway_process_exports_through_its_export_process(
+    mock_upstream: ServerThread, receiver: ServerThread, tmp_path: Path
+) -> None:
+    """As a real process: each worker's spans go out through an export process of its own, which ends with the
+    worker (what it holds is exported on a clean stop; after kill -9 its input ends and it exits too)."""
+    config = tmp_path / "plano_config.yaml"
+    config.write_text(config_text(mock_upstream, receiver, capture=False))
+    for stop in ("sigterm", "kill"):
+        gateway = GatewayProcess(config)
+        exporters = _children(gateway.process.pid)
+        assert len(exporters) == 1, exporters
+        sent = http.post(f"{gateway.url}/v1/chat/completions", _chat(f"{stop} run"))
+        trace_id = sent.headers[TRACE_ID_HEADER]
+        if stop == "sigterm":
+            assert gateway.stop() == 0
+            assert any(span.trace_id == trace_id for span in receiver.app[SPANS])  # type: ignore[index]
+        else:
+            time.sleep(0.5)  # past the worker's send interval: the trace is with the export process
+            gateway.kill()
+            deadline = time.monotonic() + 10
+            while not any(span.trace_id == trace_id for span in receiver.app[SPANS]):  # type: ignore[index]
+                assert time.monotonic() < deadline, "the export process did not export what it held"
+                time.sleep(0.1)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{exporters[0]}").exists() and _state(exporters[0]) != "Z":
+            assert time.monotonic() < deadline, "the export process outlived its worker"
+            time.sleep(0.1)
+
+
+def _chat(text: str) -> dict[str, object]:
+    return {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
