@@ -64,9 +64,13 @@ class Member:
     # -- leases --------------------------------------------------------------------------------------------------
 
     async def lease(self, lease: Lease) -> None:
-        """Lease a response before anything of it is stored."""
+        """Lease a response before anything of it is stored; if the lease cannot be written, nothing is produced."""
         self.producing[lease.response_id] = lease
-        await self.work.hold([lease])
+        try:
+            await self.work.hold([lease])
+        except BaseException:
+            self.release(lease.response_id)
+            raise
 
     @contextlib.contextmanager
     def holding(self, lease: Lease) -> Iterator[None]:
