@@ -79,7 +79,7 @@ def phase_instances(
 
 
 class Forwarder:
-    """A TCP path to PostgreSQL that can be cut and restored, standing in for a database restart."""
+    """A TCP path to PostgreSQL that can be cut (the network between the gateway and its database) and restored."""
 
     def __init__(self, target_port: int) -> None:
         self.target = target_port

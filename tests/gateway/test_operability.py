@@ -60,56 +60,18 @@ def test_readyz_reports_storage(make_gateway, tmp_path: Path) -> None:
     from storage_fixtures import require_postgres
 
     asyncio.run(require_postgres())
-    from aiohttp import web
+    from faults_postgres import Forwarder
 
-    connections: list[asyncio.StreamWriter] = []
-
-    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(writer)
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 5432)
-        connections.append(up_writer)
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            try:
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            except ConnectionError:
-                pass
-            finally:
-                sink.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    holder: dict[str, asyncio.Server] = {}
-
-    def make_forwarder() -> web.Application:
-        app = web.Application()
-
-        async def start(_: web.Application) -> None:
-            holder["server"] = await asyncio.start_server(relay, "127.0.0.1", 0)
-
-        app.on_startup.append(start)
-        return app
-
-    forwarder = ServerThread(make_forwarder)
-    port = holder["server"].sockets[0].getsockname()[1]
-    dsn = f"postgresql://postgres@127.0.0.1:{port}/test"
+    forwarder = Forwarder(5432)
+    dsn = f"postgresql://postgres@127.0.0.1:{forwarder.port}/test"
     gateway = make_gateway(
         None, extra_yaml=f"state_storage: {{type: postgres, connection_string: '{dsn}', schema: plano_gw_ready}}\n"
     )
     assert http.get(f"{gateway.url}/readyz").status == 200
-
-    async def cut() -> None:
-        holder["server"].close()
-        for writer in connections:
-            writer.close()
-
-    forwarder.call(cut)
+    forwarder.cut()
     down = http.get(f"{gateway.url}/readyz")
     assert down.status == 503 and down.json()["checks"]["storage"].startswith("unavailable")
     gateway.close()
-    forwarder.close()
     from storage_fixtures import drop_schema
 
     asyncio.run(drop_schema("plano_gw_ready"))
