@@ -342,9 +342,8 @@ class ResponsesEncoder:
         self._keep_partial_items()
 
     def cancel(self) -> list[Payload]:
-        """End the answer early because it was cancelled (``POST /v1/responses/{id}/cancel``): partial items kept.
-        Returns the events that close what was open; no terminal event follows (the Responses API has none for a
-        cancel: the stream just ends)."""
+        """End the answer early because it was cancelled: partial items kept. Returns the events that close what was
+        open; no terminal event follows (the Responses API has none for a cancel: the stream just ends)."""
         if self._ended:
             return []
         events = self._release("completed")
