@@ -149,8 +149,9 @@ class SpanExport:
         await pipe.drain()
         await answers.readline()
 
-    async def shutdown(self, timeout: float = 30.0) -> None:
-        """Export what was submitted, then let the process end."""
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Export what was submitted, then let the process end: it has `timeout` seconds (its exporter's own
+        deadline) to send what it holds, so a collector that does not answer cannot hold the worker's stop up."""
         if self._sending is not None:
             self._sending.cancel()
         self._send()
@@ -162,6 +163,7 @@ class SpanExport:
         try:
             await asyncio.wait_for(self._process.wait(), timeout)
         except TimeoutError:
+            log.warning("traces_dropped", reason=f"the collector did not take them within {timeout:g}s of the stop")
             self._process.kill()
 
 
