@@ -41,6 +41,9 @@ def create_session(pool_size: int) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=pool_size, limit_per_host=pool_size, keepalive_timeout=60)
     return aiohttp.ClientSession(
         connector=connector,
+        # One session serves every client: a cookie a provider sets for one caller must never ride along on another
+        # caller's request (and not keeping any spares a jar lookup on every call).
+        cookie_jar=aiohttp.DummyCookieJar(),
         json_serialize=lambda value: orjson.dumps(value).decode(),
         auto_decompress=True,
         skip_auto_headers=("User-Agent",),

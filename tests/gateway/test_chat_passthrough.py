@@ -242,3 +242,41 @@ def test_unknown_route_is_openai_404(gateway: ServerThread) -> None:
     """An unknown URL is a 404 with an OpenAI error body, not aiohttp's text page."""
     response = http.get(f"{gateway.url}/v1/nothing-here")
     assert response.status == 404 and "Unknown request URL" in response.json()["error"]["message"]
+
+
+def test_a_cookie_a_provider_sets_never_rides_on_a_later_request() -> None:
+    """The gateway's one upstream session serves every caller, so it keeps no cookies: what a provider sets in one
+    answer is not sent back with the next caller's request."""
+    from aiohttp import web
+
+    from plano_proxy.proxy.app import create_app
+    from plano_proxy.proxy.config import parse_config
+
+    seen: list[str | None] = []
+
+    async def chat(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Cookie"))
+        response = web.json_response({"id": "chatcmpl-1", "object": "chat.completion", "choices": []})
+        response.set_cookie("session", "for-the-first-caller-only")
+        return response
+
+    def provider() -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", chat)
+        return app
+
+    upstream = ServerThread(provider)
+    # By name, not by IP address: a cookie jar keeps no cookies of a bare IP address anyway.
+    named = upstream.url.replace("127.0.0.1", "localhost")
+    config = parse_config(
+        f"model_providers:\n  - {{model: openai/gpt-4o-mini, access_key: k, base_url: '{named}/v1'}}\n", {}
+    )
+    gateway = ServerThread(lambda: create_app(config))
+    try:
+        for _ in range(2):
+            body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+            assert http.post(f"{gateway.url}/v1/chat/completions", body).status == 200
+        assert seen == [None, None]
+    finally:
+        gateway.close()
+        upstream.close()
