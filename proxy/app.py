@@ -126,7 +126,7 @@ async def _state_store(app: web.Application) -> AsyncIterator[None]:
     writer = BackgroundWriter(store)
     await writer.start()
     app[STORE], app[WRITER] = store, writer
-    member = member_of(store, lease_seconds=settings.instance_lease, event_log_ttl=settings.event_log_ttl)
+    member = member_of(store, app[METRICS], lease_seconds=settings.instance_lease, event_log_ttl=settings.event_log_ttl)
     try:
         if member is None:
             yield

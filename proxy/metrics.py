@@ -39,6 +39,7 @@ class Metrics:
     state_rows: Gauge
     state_bytes: Gauge
     state_pruned: Counter
+    instance_events: Counter
     _children: dict[tuple[object, tuple[str, ...]], Any] = field(default_factory=dict)
 
     def labelled(self, metric: _Labelled, *values: str) -> _Labelled:
@@ -130,6 +131,13 @@ def create_metrics(multiprocess: bool) -> Metrics:
             "plano_state_pruned",
             "Responses and conversations removed by retention, by kind.",
             ("kind",),
+            registry=target,
+        ),
+        instance_events=Counter(
+            "plano_instance_events",
+            "What instances sharing PostgreSQL did for one another: responses taken over from an instance that died "
+            "(taken_over) and responses stopped here for a cancel received by another instance (cancelled_elsewhere).",
+            ("event",),
             registry=target,
         ),
     )

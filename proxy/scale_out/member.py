@@ -24,7 +24,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -36,6 +36,9 @@ from plano_proxy.storage.notifications import Notifications
 from plano_proxy.storage.postgres import PostgresStore
 from plano_proxy.storage.shared_work import Lease, SharedWork, TakenOver
 
+if TYPE_CHECKING:  # the metrics module reads the app's keys, which name this module's Member
+    from plano_proxy.proxy.metrics import Metrics
+
 log = structlog.get_logger("plano_proxy.scale_out")
 
 LOST_INSTANCE_ERROR = {
@@ -46,9 +49,13 @@ EVENT_LOG_PRUNE_SECONDS = 60.0
 
 
 class Member:
-    def __init__(self, store: PostgresStore, work: SharedWork, *, lease_seconds: float, event_log_ttl: float) -> None:
+    def __init__(
+        self, store: PostgresStore, work: SharedWork, metrics: Metrics, *, lease_seconds: float, event_log_ttl: float
+    ) -> None:
         self.store = store
         self.work = work
+        self._taken_over = metrics.instance_events.labels("taken_over")
+        self._cancelled_elsewhere = metrics.instance_events.labels("cancelled_elsewhere")
         self.lease_seconds = lease_seconds
         self.event_log_ttl = event_log_ttl
         self.producing: dict[str, Lease] = {}
@@ -106,6 +113,7 @@ class Member:
         task = self.running.get(response_id)
         if task is not None and not task.done():
             log.info("response_cancelled_elsewhere", response_id=response_id, instance=self.work.instance_id)
+            self._cancelled_elsewhere.inc()
             task.cancel()
 
     async def _stop_cancelled(self) -> None:
@@ -148,6 +156,8 @@ class Member:
         taken = await self.work.take_over(LOST_INSTANCE_ERROR, unix_time())
         for lost in taken:
             log.warning("response_taken_over", response_id=lost.response_id, failed=lost.failed)
+            if lost.failed:
+                self._taken_over.inc()
             await self.work.append_end(lost.response_id, await _last_event(self.store, lost))
         return taken
 
@@ -175,8 +185,8 @@ async def _last_event(store: Store, lost: TakenOver) -> Callable[[int], dict[str
     return lambda sequence: {"type": "response.failed", "sequence_number": sequence, "response": response}
 
 
-def member_of(store: Store, *, lease_seconds: float, event_log_ttl: float) -> Member | None:
+def member_of(store: Store, metrics: Metrics, *, lease_seconds: float, event_log_ttl: float) -> Member | None:
     if not isinstance(store, PostgresStore):
         return None
     work = SharedWork(store.executor, f"gw_{uuid.uuid4().hex[:16]}", lease_ms=int(lease_seconds * 1000))
-    return Member(store, work, lease_seconds=lease_seconds, event_log_ttl=event_log_ttl)
+    return Member(store, work, metrics, lease_seconds=lease_seconds, event_log_ttl=event_log_ttl)

@@ -20,6 +20,7 @@ from pg_cluster import PgCluster, require_cluster
 from storage_fixtures import POSTGRES_DSN, drop_schema, require_postgres
 from support.gateway import gateway_config_text
 from support.processes import GatewayProcess
+from support.prometheus import metric
 from support.servers import ServerThread
 
 pytestmark = pytest.mark.postgres
@@ -130,6 +131,8 @@ def test_a_cancel_on_another_instance_stops_the_work_and_ends_the_stream(
     assert client_of(b).responses.cancel(first.response.id).status == "cancelled"
     remaining = list(events)
     ended = time.monotonic() - cancelled_at
+    scrape = urllib.request.urlopen(f"{a.url}/metrics").read().decode()
+    assert metric(scrape, "plano_instance_events_total", event="cancelled_elsewhere") == 1
     wait_for(lambda: len(mock_upstream.app[ABORTED]) > aborted_before, timeout=5)
     stopped = mock_upstream.app[ABORTED][-1] - cancelled_at
     print(f"cancel to the stream's end {1000 * ended:.0f} ms; the provider call was closed by then")
@@ -203,6 +206,8 @@ def test_work_of_a_killed_instance_is_taken_over(instances: Instances) -> None:
     assert failed.error is not None and "instance producing this response stopped" in failed.error.message
     streamed = on_b.responses.retrieve(streamed_id)
     assert streamed.error is not None and streamed.output == []
+    scrape = urllib.request.urlopen(f"{b.url}/metrics").read().decode()
+    assert metric(scrape, "plano_instance_events_total", event="taken_over") == 2
 
 
 def _status(client: openai.OpenAI, response_id: str) -> str | None:

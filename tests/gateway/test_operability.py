@@ -17,17 +17,8 @@ from structlog.testing import capture_logs
 from support import http
 from support.gateway import gateway_config_text
 from support.processes import PLANO_PROXY
+from support.prometheus import metric
 from support.servers import ServerThread
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in a Prometheus scrape (0 when absent)."""
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all(f'{key}="{value}"' in line for key, value in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_metrics_change_as_requests_flow(gateway: ServerThread) -> None:
