@@ -77,12 +77,17 @@ async def follow_shared(
 ) -> AsyncIterator[bytes]:
     """Framed events of the response above sequence number `after`, from the shared log, live, until its stream
     ends; also ends once the stored response has ended and its log has nothing more (its producer died before it
-    could write the end, and the takeover found no log to end)."""
+    could write the end, and the takeover found no log to end). While the database is away the reader waits for it,
+    its client's stream held open."""
     with notifications.watching(response_id) as woken:
         idle_checks = 0
         while True:
             woken.clear()
-            events = await work.events_after(response_id, after)
+            try:
+                events = await work.events_after(response_id, after)
+            except StorageUnavailable:
+                await asyncio.sleep(RECHECK_SECONDS)
+                continue
             for event in events:
                 if event["type"] == END_OF_STREAM:
                     return
@@ -92,8 +97,9 @@ async def follow_shared(
                     return
             if not events:
                 idle_checks += 1
-                if idle_checks >= 2 and await _has_ended(store, response_id, owner):
-                    return
+                with contextlib.suppress(StorageUnavailable):
+                    if idle_checks >= 2 and await _has_ended(store, response_id, owner):
+                        return
             else:
                 idle_checks = 0
             with contextlib.suppress(TimeoutError):

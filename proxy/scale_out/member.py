@@ -5,7 +5,7 @@ Only a PostgreSQL store makes an instance a member (`member_of`); with SQLite or
 in-process paths stay as they are.
 
 - **Leases.** A background response is leased before it is queued (so it is never unleased while unfinished); a
-  stored foreground stream is leased without waiting (`hold`): the lease is written in the background, batched with
+  stored foreground stream is leased without waiting (`holding`): the lease is written in the background, batched with
   others, so the stream never waits for it. A response that ends simply leaves `producing`; each heartbeat drops the
   rows of those that left, so an ending costs no write of its own.
 - **Heartbeat**, every third of the lease: renew this instance's lease, stop what was cancelled elsewhere and whose
@@ -49,6 +49,8 @@ EVENT_LOG_PRUNE_SECONDS = 60.0
 
 
 class Member:
+    """This instance's membership: what it produces, its heartbeat, and what it does for the other instances."""
+
     def __init__(
         self, store: PostgresStore, work: SharedWork, metrics: Metrics, *, lease_seconds: float, event_log_ttl: float
     ) -> None:
@@ -121,9 +123,13 @@ class Member:
             for response_id in await self.work.cancelled_among(list(self.running)):
                 self.cancel_here(response_id)
 
+    async def _stop_cancelled_if_reachable(self) -> None:
+        with contextlib.suppress(StorageUnavailable):  # the next heartbeat looks again
+            await self._stop_cancelled()
+
     def _recheck_cancels(self) -> None:
         """After the notifications' connection came back: a cancel may have been announced while it was away."""
-        task = asyncio.get_running_loop().create_task(self._stop_cancelled())
+        task = asyncio.get_running_loop().create_task(self._stop_cancelled_if_reachable())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
