@@ -126,14 +126,15 @@ async def _state_store(app: web.Application) -> AsyncIterator[None]:
     writer = BackgroundWriter(store)
     await writer.start()
     app[STORE], app[WRITER] = store, writer
-    member = member_of(store, app[METRICS], lease_seconds=settings.instance_lease, event_log_ttl=settings.event_log_ttl)
+    member = member_of(
+        store, app[METRICS], app[RUNNING], lease_seconds=settings.instance_lease, event_log_ttl=settings.event_log_ttl
+    )
     try:
         if member is None:
             yield
             await _finish_work(app)
             return
         app[MEMBER] = member
-        member.running = app[RUNNING]
         async with member.joined():
             yield
             await _finish_work(app)

@@ -118,8 +118,9 @@ class BackgroundRun:
 
     @property
     def events(self) -> list[dict[str, Any]] | None:
-        """The stream's events so far, stored with the response: a streamed one has a list, empty at first."""
-        return None if self._live is None else self._live.framer.sent
+        """The stream's events so far, as stored with the response (a copy: the stream goes on adding to its own
+        list, which a memory store would otherwise keep); a streamed one has a list, empty at first."""
+        return None if self._live is None else list(self._live.framer.sent)
 
     def _new_attempt(self, route: Route) -> Attempt:
         attempt = self._turn.attempt(route, self._live.framer if self._live is not None else None)

@@ -52,18 +52,25 @@ class Member:
     """This instance's membership: what it produces, its heartbeat, and what it does for the other instances."""
 
     def __init__(
-        self, store: PostgresStore, work: SharedWork, metrics: Metrics, *, lease_seconds: float, event_log_ttl: float
+        self,
+        store: PostgresStore,
+        work: SharedWork,
+        metrics: Metrics,
+        running: dict[str, asyncio.Task[None]],
+        *,
+        lease_seconds: float,
+        event_log_ttl: float,
     ) -> None:
         self.store = store
         self.work = work
+        self.running = running
+        """Background responses whose task runs here (the app's own registry): what a cancel stops."""
         self._taken_over = metrics.instance_events.labels("taken_over")
         self._cancelled_elsewhere = metrics.instance_events.labels("cancelled_elsewhere")
         self.lease_seconds = lease_seconds
         self.event_log_ttl = event_log_ttl
         self.producing: dict[str, Lease] = {}
         """Unfinished responses this instance produces, by id."""
-        self.running: dict[str, asyncio.Task[None]] = {}
-        """Background responses whose task runs here (the app's own registry): what a cancel stops."""
         self.notifications: Notifications | None = None
         self._unwritten: list[Lease] = []
         self._writing: asyncio.Task[None] | None = None
@@ -191,8 +198,17 @@ async def _last_event(store: Store, lost: TakenOver) -> Callable[[int], dict[str
     return lambda sequence: {"type": "response.failed", "sequence_number": sequence, "response": response}
 
 
-def member_of(store: Store, metrics: Metrics, *, lease_seconds: float, event_log_ttl: float) -> Member | None:
+def member_of(
+    store: Store,
+    metrics: Metrics,
+    running: dict[str, asyncio.Task[None]],
+    *,
+    lease_seconds: float,
+    event_log_ttl: float,
+) -> Member | None:
+    """This instance's membership when the store is PostgreSQL (None otherwise); `running` is the app's registry of
+    background responses produced here."""
     if not isinstance(store, PostgresStore):
         return None
     work = SharedWork(store.executor, f"gw_{uuid.uuid4().hex[:16]}", lease_ms=int(lease_seconds * 1000))
-    return Member(store, work, metrics, lease_seconds=lease_seconds, event_log_ttl=event_log_ttl)
+    return Member(store, work, metrics, running, lease_seconds=lease_seconds, event_log_ttl=event_log_ttl)
