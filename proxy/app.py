@@ -27,9 +27,9 @@ from plano_proxy.proxy.app_keys import (
     MEMBER,
     MODELS,
     RUNNING,
-    SESSION,
     SHUTDOWN,
     STORE,
+    UPSTREAM_POOL,
     WRITER,
     Shutdown,
 )
@@ -40,7 +40,7 @@ from plano_proxy.proxy.middleware import add_gateway_headers, gateway_middleware
 from plano_proxy.proxy.scale_out.member import member_of
 from plano_proxy.proxy.sweeper import state_sweeper
 from plano_proxy.proxy.tracing import add_trace_header, tracer_provider, tracing_middleware
-from plano_proxy.proxy.upstream.client import create_session
+from plano_proxy.proxy.upstream.client import create_pool
 from plano_proxy.proxy.upstream.routing import ModelTable
 from plano_proxy.proxy.web_json import json_response
 from plano_proxy.storage import StorageUnavailable, open_store
@@ -69,7 +69,7 @@ def create_app(config: Config, *, multiprocess_metrics: bool = False) -> web.App
         app.cleanup_ctx.append(
             tracer_provider(config.tracing)
         )  # first in, last out: background work's spans are exported too
-    app.cleanup_ctx.append(_upstream_session)
+    app.cleanup_ctx.append(_upstream_pool)
     if config.state_storage is not None:
         app.cleanup_ctx.append(_state_store)
         app.cleanup_ctx.append(state_sweeper)  # retention, and the store's size in the metrics
@@ -106,9 +106,9 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/metrics", metrics_endpoint)
 
 
-async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
-    async with create_session(app[CONFIG].listener.upstream_connections) as session:
-        app[SESSION] = session
+async def _upstream_pool(app: web.Application) -> AsyncIterator[None]:
+    async with create_pool(app[CONFIG].listener.upstream_connections) as pool:
+        app[UPSTREAM_POOL] = pool
         yield
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiohttp
 from aiohttp import web
 
 from plano_proxy.proxy.config import Config
 from plano_proxy.proxy.scale_out.member import Member
 from plano_proxy.proxy.tracing import TRACE
+from plano_proxy.proxy.upstream.http1 import UpstreamPool
 from plano_proxy.proxy.upstream.routing import ModelTable, Route
 from plano_proxy.storage import Store
 from plano_proxy.storage.writer import BackgroundWriter
@@ -18,7 +18,7 @@ CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
 WRITER = web.AppKey("writer", BackgroundWriter)
 MODELS = web.AppKey("models", ModelTable)
-SESSION = web.AppKey("session", aiohttp.ClientSession)
+UPSTREAM_POOL = web.AppKey("upstream_pool", UpstreamPool)
 BACKGROUND_TASKS = web.AppKey("background_tasks", set)
 """Work that outlives its request (storing the partial answer of a stream whose client left); awaited at shutdown."""
 RUNNING = web.AppKey("background_responses", dict)

@@ -1,7 +1,7 @@
 """What relaying one answer needs of the gateway, without the `web.Request`.
 
 A handler builds one `Exchange` per request (`Exchange.of`) and hands it to the stream pump, the fallbacks and any
-background work: the upstream session, the metrics, the access record the request's log line is written from, the
+background work: the upstream connections, the metrics, the access record the request's log line is written from, the
 caller's own key (for ``passthrough_auth`` providers) and the set of tasks that outlive their request. Nothing below
 the handler touches the request, which ends with it; background work gets an exchange of its own
 (`Exchange.for_background`), so it never writes into an access record that has already been logged.
@@ -17,20 +17,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
-from plano_proxy.proxy.app_keys import ACCESS, BACKGROUND_TASKS, IGNORED_SEEN, SESSION, AccessRecord
+from plano_proxy.proxy.app_keys import ACCESS, BACKGROUND_TASKS, IGNORED_SEEN, UPSTREAM_POOL, AccessRecord
 from plano_proxy.proxy.auth import presented_key
 from plano_proxy.proxy.ignored_params import count_ignored, plain_names
 from plano_proxy.proxy.metrics import METRICS, Metrics
 from plano_proxy.proxy.tracing import TRACE, RequestTrace
+from plano_proxy.proxy.upstream.http1 import UpstreamPool
 from plano_proxy.transformers.canonical import Usage
 
 
 @dataclass(frozen=True, slots=True)
 class Exchange:
-    session: aiohttp.ClientSession
+    upstream_pool: UpstreamPool
     metrics: Metrics
     record: AccessRecord
     endpoint: str
@@ -45,7 +45,7 @@ class Exchange:
     def of(cls, request: web.Request) -> Exchange:
         app = request.app
         return cls(
-            session=app[SESSION],
+            upstream_pool=app[UPSTREAM_POOL],
             metrics=app[METRICS],
             record=request[ACCESS],
             endpoint=request.path,

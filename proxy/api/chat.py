@@ -64,7 +64,9 @@ async def _answer(
         keep = _stores_chat_turns(request)
         return await relay_stored_turn(request, exchange, route, body, canonical, continued=continued, keep=keep)
     upstream_body = orjson.dumps({**body, "model": route.provider.model})
-    async with open_upstream(exchange.session, route.provider, "chat", upstream_body, trace=exchange.trace) as upstream:
+    async with open_upstream(
+        exchange.upstream_pool, route.provider, "chat", upstream_body, trace=exchange.trace
+    ) as upstream:
         if stream:
             return await relay_sse(exchange, ClientOutlet(request), upstream, CHAT_STREAM_CUT, read_chat_usage)
         return await relay_json(exchange, upstream, read_chat_usage)

@@ -68,7 +68,9 @@ async def relay_stored_turn(
         full = dataclasses.replace(canonical, items=(*state.history, *state.input_items))
         upstream_body = orjson.dumps(_streamed_as_asked(upstream_call(full, route.provider).body, body))
     stream = canonical.stream
-    async with open_upstream(exchange.session, route.provider, "chat", upstream_body, trace=exchange.trace) as upstream:
+    async with open_upstream(
+        exchange.upstream_pool, route.provider, "chat", upstream_body, trace=exchange.trace
+    ) as upstream:
         if not state.keep:
             if stream:
                 return await relay_sse(exchange, ClientOutlet(request), upstream, CHAT_STREAM_CUT, read_chat_usage)

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from plano_proxy.proxy.api.messages import TOKEN_COUNT_HEADER
 from plano_proxy.proxy.api.responses_context import read_context
-from plano_proxy.proxy.app_keys import SESSION
+from plano_proxy.proxy.app_keys import UPSTREAM_POOL
 from plano_proxy.proxy.config import ProviderConfig
 from plano_proxy.proxy.errors import UpstreamError
 from plano_proxy.proxy.exchange import Exchange
@@ -65,7 +65,7 @@ async def _provider_count(request: web.Request, provider: ProviderConfig, call: 
     operation, accepted = _COUNTING[call.operation]
     counted = {key: call.body[key] for key in accepted if key in call.body}
     try:
-        async with open_upstream(request.app[SESSION], provider, operation, orjson.dumps(counted)) as upstream:
+        async with open_upstream(request.app[UPSTREAM_POOL], provider, operation, orjson.dumps(counted)) as upstream:
             answer: Any = orjson.loads(await upstream.read())
     except UpstreamError as error:
         if error.status in _NO_COUNTING_ENDPOINT:

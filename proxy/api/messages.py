@@ -53,7 +53,7 @@ async def _answer(
     if route.provider.interface == "anthropic":
         upstream_body = orjson.dumps({**body, "model": route.provider.model})
         async with open_upstream(
-            exchange.session, route.provider, "messages", upstream_body, _forwarded(request), exchange.trace
+            exchange.upstream_pool, route.provider, "messages", upstream_body, _forwarded(request), exchange.trace
         ) as upstream:
             if stream:
                 return await relay_sse(
@@ -78,7 +78,7 @@ async def count_tokens(request: web.Request) -> web.Response:
     if route.provider.interface == "anthropic":
         body["model"] = route.provider.model
         async with open_upstream(
-            exchange.session, route.provider, "count_tokens", orjson.dumps(body), _forwarded(request)
+            exchange.upstream_pool, route.provider, "count_tokens", orjson.dumps(body), _forwarded(request)
         ) as upstream:
             response = await relay_json(exchange, upstream)
         response.headers[TOKEN_COUNT_HEADER] = "exact"

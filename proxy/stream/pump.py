@@ -12,7 +12,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiohttp
 import orjson
 from aiohttp import web
 
@@ -21,6 +20,7 @@ from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.stream.outlets import ClientOutlet, Outlet
 from plano_proxy.proxy.upstream.calls import UpstreamCall
 from plano_proxy.proxy.upstream.client import open_upstream
+from plano_proxy.proxy.upstream.http1 import UpstreamAnswer, UpstreamCut
 from plano_proxy.transformers.canonical import Event, StreamError, Usage
 from plano_proxy.transformers.error_types import STREAM_CUT
 from plano_proxy.transformers.framers import ClientEncoder, Framer, Payload
@@ -46,7 +46,7 @@ async def run_whole(
     """Send a non-streaming call and feed the provider's whole answer to `encoder`, which then holds the answer."""
     exchange.note_ignored(call.ignored)
     body, trace = orjson.dumps(call.body), exchange.trace
-    async with open_upstream(exchange.session, provider, call.operation, body, forwarded, trace) as up:
+    async with open_upstream(exchange.upstream_pool, provider, call.operation, body, forwarded, trace) as up:
         answer = orjson.loads(await up.read())
         events = call.decode_whole(answer)
         if trace is not None:
@@ -101,7 +101,7 @@ async def _relay_upstream(
 ) -> None:
     exchange.note_ignored(call.ignored)
     body, trace = orjson.dumps(call.body), exchange.trace
-    async with open_upstream(exchange.session, provider, call.operation, body, forwarded, trace) as up:
+    async with open_upstream(exchange.upstream_pool, provider, call.operation, body, forwarded, trace) as up:
         await outlet.open()
         with exchange.open_stream(), _aborting(exchange, stream.keeper if abortable else None):
             if trace is None:
@@ -111,17 +111,17 @@ async def _relay_upstream(
                 await _pump(up, call, _Relay(exchange, outlet, stream))
 
 
-async def _pump(upstream: aiohttp.ClientResponse, call: UpstreamCall, relay: _Relay) -> None:
+async def _pump(upstream: UpstreamAnswer, call: UpstreamCall, relay: _Relay) -> None:
     decoder = call.new_decoder()
     sse = SSEDecoder()
     try:
-        async for chunk in upstream.content.iter_any():
+        async for chunk in upstream.chunks():
             await relay.send([e for message in sse.decode(chunk) for e in decoder.feed(message)])
             if relay.stopped:
                 break
         else:
             await relay.send([e for message in sse.flush() for e in decoder.feed(message)] + decoder.finish())
-    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
+    except (UpstreamCut, TimeoutError):
         await relay.send([STREAM_CUT])
     await relay.close()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
-import aiohttp
 from aiohttp import web
 
 from plano_proxy.proxy.exchange import Exchange
@@ -14,6 +13,7 @@ from plano_proxy.proxy.stream.outlets import ClientOutlet
 from plano_proxy.proxy.stream.recording import ChatStreamRecording, finish_reason_of, recorded_completion
 from plano_proxy.proxy.stream.usage_tap import StreamUsageTap, UsageReader, read_chat_usage, usage_of_body
 from plano_proxy.proxy.upstream.client import rate_limit_headers
+from plano_proxy.proxy.upstream.http1 import UpstreamAnswer, UpstreamCut
 from plano_proxy.transformers.anthropic_encoder import anthropic_error_event
 from plano_proxy.transformers.chat_encoder import chat_error_chunk
 from plano_proxy.transformers.error_types import STREAM_CUT
@@ -25,7 +25,7 @@ _PASSED_ON = ("request-id", "openai-processing-ms")
 
 
 async def relay_json(
-    exchange: Exchange, upstream: aiohttp.ClientResponse, read_usage: UsageReader | None = None
+    exchange: Exchange, upstream: UpstreamAnswer, read_usage: UsageReader | None = None
 ) -> web.Response:
     body = await upstream.read()
     if read_usage is not None and (usage := usage_of_body(body, read_usage)) is not None:
@@ -38,7 +38,7 @@ async def relay_json(
 async def relay_sse(
     exchange: Exchange,
     outlet: ClientOutlet,
-    upstream: aiohttp.ClientResponse,
+    upstream: UpstreamAnswer,
     cut_error: bytes,
     read_usage: UsageReader,
 ) -> web.StreamResponse:
@@ -48,11 +48,11 @@ async def relay_sse(
     tap = StreamUsageTap(read_usage)
     with exchange.open_stream(), traced_relay(exchange):
         try:
-            async for chunk in upstream.content.iter_any():
+            async for chunk in upstream.chunks():
                 exchange.note_first_byte()
                 tap.feed(chunk)
                 await outlet.write(chunk)
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
+        except (UpstreamCut, TimeoutError):
             await outlet.write(cut_error)
         finally:
             if tap.usage is not None:
@@ -68,7 +68,7 @@ class AnswerKeeper(Protocol):
 
 
 async def relay_recorded_json(
-    exchange: Exchange, upstream: aiohttp.ClientResponse, completion_id: str, keeper: AnswerKeeper
+    exchange: Exchange, upstream: UpstreamAnswer, completion_id: str, keeper: AnswerKeeper
 ) -> web.Response:
     """A whole chat completion with the gateway's id, sent once the keeper has committed it."""
     answer, completion = recorded_completion(await upstream.read(), completion_id)
@@ -84,7 +84,7 @@ async def relay_recorded_json(
 async def relay_recorded_sse(
     exchange: Exchange,
     outlet: ClientOutlet,
-    upstream: aiohttp.ClientResponse,
+    upstream: UpstreamAnswer,
     completion_id: str,
     keeper: AnswerKeeper,
 ) -> web.StreamResponse:
@@ -96,12 +96,12 @@ async def relay_recorded_sse(
     recording = ChatStreamRecording(completion_id)
     with exchange.open_stream(), traced_relay(exchange):
         try:
-            async for chunk in upstream.content.iter_any():
+            async for chunk in upstream.chunks():
                 exchange.note_first_byte()
                 tap.feed(chunk)
                 if passed := recording.feed(chunk):
                     await outlet.write(passed)
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
+        except (UpstreamCut, TimeoutError):
             await outlet.write(recording.release() + CHAT_STREAM_CUT)
         else:
             recording.finish()
@@ -125,6 +125,6 @@ def traced_relay(exchange: Exchange) -> AbstractContextManager[None]:
     return nullcontext() if exchange.trace is None else exchange.trace.relay()
 
 
-def _passed_on(upstream: aiohttp.ClientResponse) -> dict[str, str]:
+def _passed_on(upstream: UpstreamAnswer) -> dict[str, str]:
     own = {name: upstream.headers[name] for name in _PASSED_ON if name in upstream.headers}
     return {**own, **rate_limit_headers(upstream)}

@@ -1,4 +1,4 @@
-"""Calling providers: one shared `ClientSession`, per-provider URLs, headers and timeouts, and the single place
+"""Calling providers: one shared `UpstreamPool` (`http1`), per-provider URLs, headers and timeouts, and the single place
 where upstream failures become `UpstreamError`s.
 
 The gateway only ever calls a configured provider's own API root; nothing in a client request can change the host.
@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
-import aiohttp
 import orjson
 import structlog
 
@@ -20,6 +19,7 @@ from plano_proxy.proxy.config import ProviderConfig, Timeouts
 from plano_proxy.proxy.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from plano_proxy.proxy.tracing import RequestTrace
 from plano_proxy.proxy.upstream.capture import note_sent
+from plano_proxy.proxy.upstream.http1 import AnswerTimeouts, UpstreamAnswer, UpstreamCut, UpstreamPool
 
 log = structlog.get_logger("plano_proxy.upstream")
 
@@ -37,17 +37,10 @@ _PATHS: dict[Operation, str] = {
 }
 
 
-def create_session(pool_size: int) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=pool_size, limit_per_host=pool_size, keepalive_timeout=60)
-    return aiohttp.ClientSession(
-        connector=connector,
-        # One session serves every client: a cookie a provider sets for one caller must never ride along on another
-        # caller's request (and not keeping any spares a jar lookup on every call).
-        cookie_jar=aiohttp.DummyCookieJar(),
-        json_serialize=lambda value: orjson.dumps(value).decode(),
-        auto_decompress=True,
-        skip_auto_headers=("User-Agent",),
-    )
+def create_pool(limit: int) -> UpstreamPool:
+    """The connections to every provider. One pool serves every client, and keeps no cookies: one a provider set for
+    one caller must never ride along on another caller's request."""
+    return UpstreamPool(limit, keepalive=60)
 
 
 def upstream_url(provider: ProviderConfig, operation: Operation) -> str:
@@ -83,13 +76,13 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 @asynccontextmanager
 async def open_upstream(
-    session: aiohttp.ClientSession,
+    pool: UpstreamPool,
     provider: ProviderConfig,
     operation: Operation,
     body: bytes,
     forwarded: Mapping[str, str] | None = None,
     trace: RequestTrace | None = None,
-) -> AsyncIterator[aiohttp.ClientResponse]:
+) -> AsyncIterator[UpstreamAnswer]:
     """POST to the provider and yield its successful response, still unread; any failure is an UpstreamError.
 
     Failures before the answer starts are retried as the provider's `RetryPolicy` says; once a response is yielded
@@ -107,7 +100,7 @@ async def open_upstream(
             span = trace.start_attempt(provider, operation, retry, body)
             trace.inject(span, headers)
         try:
-            response = await _post(session, provider, operation, body, headers)
+            response = await _post(pool, provider, operation, body, headers)
         except UpstreamError as error:
             failure = error
         else:
@@ -136,43 +129,33 @@ async def open_upstream(
 
 
 async def _post(
-    session: aiohttp.ClientSession,
-    provider: ProviderConfig,
-    operation: Operation,
-    body: bytes,
-    headers: dict[str, str],
-) -> aiohttp.ClientResponse:
-    timeouts = provider.timeouts
-    send = session.post(
-        upstream_url(provider, operation),
-        data=body,
-        headers=headers,
-        timeout=_client_timeout(timeouts),
-    )
+    pool: UpstreamPool, provider: ProviderConfig, operation: Operation, body: bytes, headers: dict[str, str]
+) -> UpstreamAnswer:
     try:
-        # aiohttp's sock_read (the idle timeout) also bounds the wait for the first bytes of the answer, so only a
-        # shorter first_byte needs a timer of its own.
-        if timeouts.first_byte >= timeouts.idle:
-            return await send
-        async with asyncio.timeout(timeouts.first_byte):
-            return await send
+        return await pool.post(upstream_url(provider, operation), headers, body, _answer_timeouts(provider.timeouts))
     except TimeoutError as exc:
         raise UpstreamTimeout(f"The provider {provider.qualified_name!r} did not answer in time.") from exc
-    except aiohttp.ClientError as exc:
+    except (OSError, UpstreamCut) as exc:
         raise UpstreamUnreachable(
-            f"Could not reach the provider {provider.qualified_name!r}: {type(exc).__name__}."
+            f"Could not reach the provider {provider.qualified_name!r}: {_failure_name(exc)}."
         ) from exc
 
 
+def _failure_name(exc: BaseException) -> str:
+    if isinstance(exc, UpstreamCut):
+        return "it closed the connection without answering"
+    return type(exc).__name__
+
+
 @functools.lru_cache(maxsize=64)
-def _client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.idle)
+def _answer_timeouts(timeouts: Timeouts) -> AnswerTimeouts:
+    return AnswerTimeouts(connect=timeouts.connect, first_byte=timeouts.first_byte, idle=timeouts.idle)
 
 
-async def _error_from(response: aiohttp.ClientResponse, provider: ProviderConfig) -> UpstreamError:
+async def _error_from(response: UpstreamAnswer, provider: ProviderConfig) -> UpstreamError:
     try:
         raw = await response.read()
-    except (aiohttp.ClientError, TimeoutError):
+    except (UpstreamCut, TimeoutError):
         raw = b""
     message, type_, code = parse_error_body(raw)
     if provider.access_key:
@@ -184,12 +167,12 @@ async def _error_from(response: aiohttp.ClientResponse, provider: ProviderConfig
 _RATE_LIMIT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 
 
-def rate_limit_headers(response: aiohttp.ClientResponse) -> dict[str, str]:
+def rate_limit_headers(response: UpstreamAnswer) -> dict[str, str]:
     """``Retry-After`` (seconds or milliseconds) and the provider's rate-limit state, for the client's own backoff."""
     return {
         name: value
         for name, value in response.headers.items()
-        if name.lower() in ("retry-after", "retry-after-ms") or name.lower().startswith(_RATE_LIMIT_PREFIXES)
+        if name in ("retry-after", "retry-after-ms") or name.startswith(_RATE_LIMIT_PREFIXES)
     }
 
 
