@@ -134,6 +134,7 @@ class UpstreamPool:
                 return connection, True
             if self._open < self._limit:
                 return await self._connect(origin, connect_timeout), False
+            self._close_one_idle()  # its room, once it is closed, goes to a waiter
             waiter = loop.create_future()
             self._waiters.append(waiter)
             try:
@@ -144,6 +145,15 @@ class UpstreamPool:
                 elif waiter in self._waiters:
                     self._waiters.remove(waiter)
                 raise
+
+    def _close_one_idle(self) -> None:
+        """At the limit, an idle connection (to another provider: none was left to this one) makes way."""
+        for idle in self._idle.values():
+            while idle:
+                connection = idle.pop(0)
+                if not connection.closed:
+                    connection.close()
+                    return
 
     def _reusable(self, origin: Origin, now: float) -> _Connection | None:
         idle = self._idle.get(origin)
