@@ -13,7 +13,7 @@ instead of each request waiting for a connection of its own to fail.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -97,6 +97,11 @@ class PostgresExecutor:
                 return await _run_work(conn, work)
             async with conn.transaction():
                 return await _run_work(conn, work)
+
+    async def write_all(self, statements: Sequence[Statement[Any]]) -> None:
+        async with self.connection() as conn, conn.transaction():
+            for statement in statements:
+                await _run_work(conn, statement)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:

@@ -76,6 +76,9 @@ class Executor(Protocol):
     async def write(self, work: Work[T]) -> T:
         """Run the work atomically: all of its writes are committed, or none."""
 
+    async def write_all(self, statements: Sequence[Statement[Any]]) -> None:
+        """Run the statements atomically, their results unread: a write that can be handed over whole."""
+
     async def close(self) -> None: ...
 
 

@@ -82,7 +82,12 @@ class SqlStore(Store):
 
     async def save_turns(self, turns: Sequence[StoredTurn]) -> None:
         prepared = prepare(turns)
-        revisions = await self._db.write(self._save_turns(prepared))
+        revisions: list[int | None]
+        if all(_recorded(turn) for turn in prepared):  # the shipped configuration's chat turns: nothing to read back
+            await self._db.write_all(self._recorded_rows(prepared))
+            revisions = [0] * len(prepared)
+        else:
+            revisions = await self._db.write(self._save_turns(prepared))
         for turn, revision in zip(prepared, revisions, strict=True):
             record = turn.response
             if revision is None:
@@ -99,15 +104,21 @@ class SqlStore(Store):
         statements, one per 64: they have no items, and their ids are minted for them, so they are new (revision 0).
         A batch of them is then one step of SQLite's writer thread (each step gives the GIL back to the event loop
         and waits to take it again) and one round trip to PostgreSQL, where a statement each took as many."""
-        recorded = [turn for turn in turns if _recorded(turn)]
-        for start in range(0, len(recorded), _ROWS_PER_STATEMENT):
-            rows = recorded[start : start + _ROWS_PER_STATEMENT]
-            values = [value for turn in rows for value in response_values(turn.response)]
-            yield from execute(self._sql.upsert_responses(len(rows)), *values)
+        for statement in self._recorded_rows([turn for turn in turns if _recorded(turn)]):
+            yield from statement
         revisions: list[int | None] = []
         for turn in turns:
             revisions.append(0 if _recorded(turn) else (yield from self._save_turn(turn)))
         return revisions
+
+    def _recorded_rows(self, recorded: list[PreparedTurn]) -> list[Statement[int]]:
+        """The upserts of turns kept as their exchange, 64 rows to a statement."""
+        statements = []
+        for start in range(0, len(recorded), _ROWS_PER_STATEMENT):
+            rows = recorded[start : start + _ROWS_PER_STATEMENT]
+            values = [value for turn in rows for value in response_values(turn.response)]
+            statements.append(execute(self._sql.upsert_responses(len(rows)), *values))
+        return statements
 
     def _save_turn(self, turn: PreparedTurn) -> Program[int | None]:
         """Write one response and its items; returns its revision (0 when new), or None when the stored response has

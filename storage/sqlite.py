@@ -13,7 +13,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from plano_proxy.storage.base import StorageUnavailable
@@ -22,6 +22,7 @@ from plano_proxy.storage.sql_common import dumps
 from plano_proxy.storage.sql_dialect import build_dialect
 from plano_proxy.storage.sql_executor import Statement, Work, run_program
 from plano_proxy.storage.sql_store import SqlStore
+from plano_proxy.storage.sqlite_committer import SqliteCommitter, is_transient
 from plano_proxy.storage.threads import ThreadRunner
 
 T = TypeVar("T")
@@ -34,25 +35,9 @@ SQLITE = build_dialect(
     octets="LENGTH(CAST({} AS BLOB))",
 )
 
-# Primary result codes that mean "try again later", not "this data is wrong".
-_TRANSIENT_CODES = frozenset(
-    {
-        sqlite3.SQLITE_BUSY,
-        sqlite3.SQLITE_LOCKED,
-        sqlite3.SQLITE_NOMEM,
-        sqlite3.SQLITE_IOERR,
-        sqlite3.SQLITE_FULL,
-        sqlite3.SQLITE_CANTOPEN,
-        sqlite3.SQLITE_PROTOCOL,
-    }
-)
-
 
 def _translate(exc: sqlite3.Error) -> Exception:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(exc, sqlite3.OperationalError) and (code is None or code & 0xFF in _TRANSIENT_CODES):
-        return StorageUnavailable(f"SQLite: {exc}")
-    return exc
+    return StorageUnavailable(f"SQLite: {exc}") if is_transient(exc) else exc
 
 
 def _enable_wal(conn: sqlite3.Connection, patience: float) -> None:
@@ -102,7 +87,9 @@ def _transaction(conn: sqlite3.Connection, work: Work[T]) -> T:
 
 
 class SqliteExecutor:
-    """Writes on the one writer thread, reads on the reader threads, each thread with its own connection."""
+    """Reads on the reader threads and programs that write on the writer thread, each thread with its own connection;
+    writes whose results are not read (`write_all`) in the committer process. The worker's own writes take turns, so
+    the thread and the process never wait on each other's lock."""
 
     def __init__(self, path: str, *, readers: int, busy_timeout: float, synchronous: str) -> None:
         self._path = path
@@ -113,12 +100,19 @@ class SqliteExecutor:
         self._lock = threading.Lock()
         self._writer = ThreadRunner(1, "plano-sqlite-writer")
         self._readers = ThreadRunner(readers, "plano-sqlite-reader")
+        self._committer = SqliteCommitter(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self._writing = asyncio.Lock()
 
     async def read(self, work: Work[T]) -> T:
         return await self._run(self._readers, lambda conn: _run_work(conn, work))
 
     async def write(self, work: Work[T]) -> T:
-        return await self.call(lambda conn: _transaction(conn, work))
+        async with self._writing:
+            return await self.call(lambda conn: _transaction(conn, work))
+
+    async def write_all(self, statements: Sequence[Statement[Any]]) -> None:
+        async with self._writing:
+            await self._committer.commit(statements)
 
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` with the writer thread's connection (migrations manage their own transaction)."""
@@ -148,6 +142,7 @@ class SqliteExecutor:
         return await threads.run(run)
 
     async def close(self) -> None:
+        await self._committer.close()
         await asyncio.get_running_loop().run_in_executor(None, self._shutdown)
 
     def _shutdown(self) -> None:

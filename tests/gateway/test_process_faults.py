@@ -7,6 +7,7 @@ import json
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import openai
@@ -86,6 +87,7 @@ def test_kill_9_loses_no_acknowledged_chat_turn(tmp_path: Path, mock_upstream: S
     config = write_config(tmp_path, mock_upstream)
     gateway = GatewayProcess(config)
     acknowledged: list[str] = []
+    committers: list[int] = []
     stop = threading.Event()
 
     def load(stream: bool) -> None:
@@ -107,9 +109,11 @@ def test_kill_9_loses_no_acknowledged_chat_turn(tmp_path: Path, mock_upstream: S
             acknowledged.append(json.loads(first)["id"])
 
     workers = [threading.Thread(target=load, args=(stream,)) for stream in (False, True, False, True)]
-    kill_under_load(gateway, workers, stop)
+    kill_under_load(gateway, workers, stop, then=lambda: committers.extend(committer_pids(tmp_path / "state.db")))
     print(f"{len(acknowledged)} chat turns acknowledged before kill -9")
     assert len(acknowledged) > 20
+    assert len(committers) == 1  # the worker's SQLite committer, which commits the chat turns
+    assert ended(committers[0])  # it does not outlive the worker
     restarted = GatewayProcess(config)
     try:
         client = openai.OpenAI(base_url=f"{restarted.url}/v1", api_key="k", max_retries=0)
@@ -124,15 +128,47 @@ def test_kill_9_loses_no_acknowledged_chat_turn(tmp_path: Path, mock_upstream: S
         restarted.stop()
 
 
-def kill_under_load(gateway: GatewayProcess, workers: list[threading.Thread], stop: threading.Event) -> None:
-    """Let the workers load the gateway for a second, kill -9 it under that load, then stop them."""
+def kill_under_load(
+    gateway: GatewayProcess,
+    workers: list[threading.Thread],
+    stop: threading.Event,
+    then: Callable[[], object] = lambda: None,
+) -> None:
+    """Let the workers load the gateway for a second, call ``then``, kill -9 it under that load, then stop them."""
     for worker in workers:
         worker.start()
     time.sleep(1.0)
+    then()
     gateway.kill()
     stop.set()
     for worker in workers:
         worker.join(timeout=10)
+
+
+def committer_pids(database: Path) -> list[int]:
+    """The SQLite committer processes writing to ``database``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"plano_proxy.storage.sqlite_committer" in command and str(database).encode() in command:
+            found.append(int(entry.name))
+    return found
+
+
+def ended(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1]
+        except OSError:
+            return True
+        if state.startswith("Z"):  # exited; its parent, killed, leaves the reaping to init
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def not_found(client: openai.OpenAI, response_ids: list[str]) -> list[str]:
