@@ -110,6 +110,9 @@ class SqliteExecutor:
         async with self._writing:
             return await self.call(lambda conn: _transaction(conn, work))
 
+    async def start_committer(self) -> None:
+        await self._committer.start()
+
     async def write_all(self, statements: Sequence[Statement[Any]]) -> None:
         async with self._writing:
             await self._committer.commit(statements)
@@ -170,6 +173,7 @@ class SqliteStore(SqlStore):
         executor = SqliteExecutor(path, readers=readers, busy_timeout=busy_timeout, synchronous=synchronous)
         try:
             await executor.call(migrate_sqlite)
+            await executor.start_committer()
         except BaseException:
             await executor.close()
             raise

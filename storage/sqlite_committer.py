@@ -8,10 +8,10 @@ it one message on its standard input: the statements, marshalled. It runs them i
 IMMEDIATE`` … ``COMMIT``, with the store's ``synchronous``) and answers with one message on its standard output: empty
 once committed, else the error. Messages are answered in order.
 
-It is started on first use, and again after it ended (killed, say: the turns waiting for it fail with
-`StorageUnavailable`, which the background writer retries). It ends at the end of its input, when the worker closes
-the store or dies, so it never outlives the worker. SIGINT and SIGTERM are ignored: they are the worker's to act on,
-and a worker that stops commits its last turns through this process.
+It is started when the store opens, and again on the next commit after it ended (killed, say: the turns waiting
+for it fail with `StorageUnavailable`, which the background writer retries). It ends at the end of its input, when
+the worker closes the store or dies, so it never outlives the worker. SIGINT and SIGTERM are ignored: they are the
+worker's to act on, and a worker that stops commits its last turns through this process.
 
     python -m plano_proxy.storage.sqlite_committer PATH SYNCHRONOUS BUSY_TIMEOUT
 """
@@ -68,10 +68,11 @@ class SqliteCommitter:
         message = marshal.dumps([(statement.kind, statement.sql, tuple(statement.args)) for statement in statements])
         process = self._process
         if process is None or not process.running:
-            process = await self._start()
+            process = await self.start()
         await process.send(message)
 
-    async def _start(self) -> _Committer:
+    async def start(self) -> _Committer:
+        """Start the process unless it runs (the store starts it when it opens, so that no turn waits for it)."""
         async with self._starting:
             if self._process is None or not self._process.running:
                 _, self._process = await asyncio.get_running_loop().subprocess_exec(
