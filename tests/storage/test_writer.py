@@ -30,14 +30,17 @@ def turn(n: int, previous: str | None = None) -> StoredTurn:
     )
 
 
-def record_batches(store: Store, fail_first: int = 0, refuse: str | None = None) -> list[int]:
+def record_batches(store: Store, fail_first: int = 0, refuse: str | None = None, slow_first: float = 0.0) -> list[int]:
     """Wraps the store's save_turns: records each attempted batch size, fails the first attempts as unavailable,
-    and refuses (ValueError) any batch holding the response id ``refuse``."""
+    refuses (ValueError) any batch holding the response id ``refuse``, and takes ``slow_first`` seconds longer over
+    the first batch."""
     sizes: list[int] = []
     save = store.save_turns
 
     async def save_turns(turns: Sequence[StoredTurn]) -> None:
         sizes.append(len(turns))
+        if len(sizes) == 1:
+            await asyncio.sleep(slow_first)
         if len(sizes) <= fail_first:
             raise StorageUnavailable("database away")
         if refuse is not None and any(t.response.id == refuse for t in turns):
@@ -64,6 +67,28 @@ async def test_concurrent_submits_share_commits_and_return_once_durable(stores: 
     assert writer.committed_turns == 200 == sum(sizes)
     assert writer.commits == len(sizes) <= 200 // 64 + 2
     assert max(sizes) == 64
+
+
+async def test_turns_arriving_during_a_commit_wait_for_more_to_share_the_next(stores: Stores) -> None:
+    """Turns that came in while a batch was committed wait ``busy_delay`` before theirs, and the turns arriving
+    meanwhile join them; one at a time, a turn never waits (a 60 s delay would show)."""
+    store = await stores.open()
+    sizes = record_batches(store, slow_first=0.05)
+    writer = BackgroundWriter(store, busy_delay=0.3)
+    await writer.start()
+    submits = [asyncio.ensure_future(writer.submit(turn(0)))]
+    await asyncio.sleep(0.01)  # the first batch is being committed (for 50 ms)
+    for n in range(1, 10):
+        submits.append(asyncio.ensure_future(writer.submit(turn(n))))
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*submits)
+    assert sizes == [1, 9]
+    sequential = BackgroundWriter(store, busy_delay=60)
+    await sequential.start()
+    for n in range(10, 15):
+        await asyncio.wait_for(sequential.submit(turn(n)), 10)
+    await sequential.stop()
+    await writer.stop()
 
 
 async def test_stop_drains_everything_queued(stores: Stores) -> None:
