@@ -344,24 +344,33 @@ class UpstreamAnswer:
         await self._head
 
     async def read(self) -> bytes:
-        parts = [chunk async for chunk in self.chunks()]
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        parts = []
+        while True:
+            if self._chunks:
+                parts.append(self._take())
+            if self._complete:
+                return parts[0] if len(parts) == 1 else b"".join(parts)
+            await self._more()
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives, each time all that is buffered."""
         while True:
             if self._chunks:
                 yield self._take()
-                continue
-            if self._complete:
+            elif self._complete:
                 return
-            self._raise_if_failed()
-            self._last_activity = self._loop.time()
-            self._waiter = self._loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            else:
+                await self._more()
+
+    async def _more(self) -> None:
+        """Wait for more of the body (or its end); raises what cut it."""
+        self._raise_if_failed()
+        self._last_activity = self._loop.time()
+        self._waiter = self._loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
 
     def release(self) -> None:
         if self._released:
