@@ -308,3 +308,33 @@ async def test_at_the_limit_an_idle_connection_to_another_provider_makes_way() -
             assert await answer.read() == expected
             answer.release()
         await asyncio.wait_for(first.closed_by_client.wait(), 5)
+
+
+async def test_a_fast_provider_waits_for_a_slow_reader_and_no_byte_is_lost() -> None:
+    """The connection stops reading while the reader is behind, so the provider cannot push 32 MB into the gateway's
+    memory; every byte arrives once the reader catches up."""
+    pieces = [bytes([65 + n % 26]) * 65536 for n in range(512)]
+    all_sent = asyncio.Event()
+
+    async def script(server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for piece in pieces:
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        all_sent.set()
+        await reader.read()
+
+    _, port, listener = await running(script)
+    async with UpstreamPool(8) as pool, listener:
+        answer = await pool.post(f"http://127.0.0.1:{port}/", {}, b"{}", PATIENT)
+        received = []
+        async for chunk in answer.chunks():
+            if not received:
+                await asyncio.sleep(0.5)
+                assert not all_sent.is_set()
+            received.append(chunk)
+        answer.release()
+    assert b"".join(received) == b"".join(pieces)
