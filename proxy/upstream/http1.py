@@ -1,10 +1,10 @@
 """The HTTP/1.1 client that calls providers: kept-alive connections per origin, each answer parsed by llhttp.
 
 Every request the gateway relays is one call to a provider, so the client's own cost is paid on every request. An
-aiohttp ``ClientSession`` call costs about 95 µs of CPU on the benchmark machine (its request and response objects,
-URL and header handling, timers and hooks), more than a third of a relayed request; a call through this client costs
-about 12 µs, for what the gateway needs: a POST with a body in hand, an answer read whole or chunk by chunk as it
-arrives, and these rules:
+aiohttp ``ClientSession`` call costs 72–81 µs of CPU on the benchmark machine (its request and response objects, URL
+and header handling, timers and hooks); a call through this client costs 24–28 µs, half of it the system call that
+writes the request (``scripts/bench_upstream_client.py``). It does what the gateway needs: a POST with a body in
+hand, an answer read whole or chunk by chunk as it arrives, and these rules:
 
 - connections are kept alive per origin (scheme, host, port) and reused most-recent first; an idle connection older
   than ``keepalive`` is closed rather than reused; at most ``limit`` connections are open at once, and a call beyond
