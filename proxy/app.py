@@ -123,6 +123,7 @@ async def _state_store(app: web.Application) -> AsyncIterator[None]:
         max_responses=settings.max_responses,
         **({"schema": settings.schema} if settings.schema else {}),
     )
+    await store.warm()
     writer = BackgroundWriter(store)
     await writer.start()
     app[STORE], app[WRITER] = store, writer

@@ -305,5 +305,10 @@ class Store(abc.ABC):
     async def ping(self) -> None:
         """Return if the database answers; raise `StorageUnavailable` otherwise (readiness)."""
 
+    async def warm(self) -> None:
+        """Get ready for the first turn, on the event loop that will serve the turns (the gateway calls it at start);
+        nothing to do for most stores."""
+        return None
+
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -173,8 +173,12 @@ class SqliteStore(SqlStore):
         executor = SqliteExecutor(path, readers=readers, busy_timeout=busy_timeout, synchronous=synchronous)
         try:
             await executor.call(migrate_sqlite)
-            await executor.start_committer()
         except BaseException:
             await executor.close()
             raise
         return cls(executor, SQLITE, cache_size=cache_size)
+
+    async def warm(self) -> None:
+        """Start the committer process now, so that the first stored chat turn does not wait for it to start."""
+        assert isinstance(self._db, SqliteExecutor)
+        await self._db.start_committer()

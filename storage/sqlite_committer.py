@@ -8,10 +8,11 @@ it one message on its standard input: the statements, marshalled. It runs them i
 IMMEDIATE`` … ``COMMIT``, with the store's ``synchronous``) and answers with one message on its standard output: empty
 once committed, else the error. Messages are answered in order.
 
-It is started when the store opens, and again on the next commit after it ended (killed, say: the turns waiting
-for it fail with `StorageUnavailable`, which the background writer retries). It ends at the end of its input, when
-the worker closes the store or dies, so it never outlives the worker. SIGINT and SIGTERM are ignored: they are the
-worker's to act on, and a worker that stops commits its last turns through this process.
+It is started by the store's `warm` (the gateway calls it at start) or by the first commit, and again by the next
+commit after it ended (killed, say: the turns waiting for it fail with `StorageUnavailable`, which the background
+writer retries). It ends at the end of its input, when the worker closes the store or dies, so it never outlives
+the worker. SIGINT and SIGTERM are ignored: they are the worker's to act on, and a worker that stops commits its
+last turns through this process.
 
     python -m plano_proxy.storage.sqlite_committer PATH SYNCHRONOUS BUSY_TIMEOUT
 """
@@ -72,7 +73,7 @@ class SqliteCommitter:
         await process.send(message)
 
     async def start(self) -> _Committer:
-        """Start the process unless it runs (the store starts it when it opens, so that no turn waits for it)."""
+        """Start the process unless it runs (the gateway has the store start it before the first turn)."""
         async with self._starting:
             if self._process is None or not self._process.running:
                 _, self._process = await asyncio.get_running_loop().subprocess_exec(
