@@ -183,6 +183,7 @@ class UpstreamPool:
             self._wake_one()
             raise
         connection.origin = origin
+        connection.counted = True
         return connection
 
     def _give_back(self, connection: _Connection) -> None:
@@ -244,7 +245,10 @@ class _Connection(asyncio.Protocol):
         self.origin = Origin("", "", 0)
         self.answer: UpstreamAnswer | None = None
         self.closed = False
+        self.counted = False
+        """Whether the pool counts it among its open connections (set once it is fully made)."""
         self.idle_since = 0.0
+        self._informational = False
 
     def send(self, request: bytes, timeouts: AnswerTimeouts) -> UpstreamAnswer:
         assert self._transport is not None
@@ -283,7 +287,8 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._pool._forget()
+        if self.counted:
+            self._pool._forget()
         if self.answer is not None:
             self.answer.connection_lost()
 
@@ -295,7 +300,12 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         assert self.answer is not None
-        self.answer.head_received(self._parser.get_status_code(), self._parser.should_keep_alive())
+        status = self._parser.get_status_code()
+        if status < 200:  # informational (100 Continue, 103 Early Hints): the answer itself follows
+            self._informational = True
+            self.answer.raw_headers.clear()
+            return
+        self.answer.head_received(status, self._parser.should_keep_alive())
 
     def on_body(self, body: bytes) -> None:
         assert self.answer is not None
@@ -303,6 +313,9 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         assert self.answer is not None
+        if self._informational:
+            self._informational = False
+            return
         self.answer.completed()
 
 

@@ -338,3 +338,15 @@ async def test_a_fast_provider_waits_for_a_slow_reader_and_no_byte_is_lost() -> 
             received.append(chunk)
         answer.release()
     assert b"".join(received) == b"".join(pieces)
+
+
+async def test_informational_answers_are_passed_over() -> None:
+    """A 103 Early Hints (as a CDN in front of a provider may send) comes before the answer itself."""
+    hints = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+    _, port, listener = await running(answering(hints + json_answer(b'{"n": 1}'), json_answer(b'{"n": 2}')))
+    async with UpstreamPool(8) as pool, listener:
+        for n in (1, 2):
+            answer = await pool.post(f"http://127.0.0.1:{port}/", {}, b"{}", PATIENT)
+            assert (answer.status, "link" in answer.headers) == (200, False)
+            assert await answer.read() == b'{"n": %d}' % n
+            answer.release()
