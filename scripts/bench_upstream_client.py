@@ -25,12 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from litellm_side import free_port, stop_process
 
-from plano_proxy.proxy.upstream.http1 import AnswerTimeouts, UpstreamPool
+from plano_proxy.proxy.config import Timeouts
+from plano_proxy.proxy.upstream.http1 import UpstreamPool
 
 CONCURRENCY = 32
 BODY = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hello there"}]})
 HEADERS = {"Content-Type": "application/json", "User-Agent": "plano-proxy", "Authorization": "Bearer k"}
-TIMEOUTS = AnswerTimeouts(connect=10, first_byte=300, idle=300)
+TIMEOUTS = Timeouts(connect=10, first_byte=300, idle=300)
 
 SERVER = """
 import asyncio, sys, uvloop

@@ -4,7 +4,9 @@ The stdlib driver blocks, so it runs off the event loop: one writer thread (SQLi
 writes take the lock up front with ``BEGIN IMMEDIATE`` and wait ``busy_timeout`` for other processes) and a few
 reader threads, each with its own connection; WAL lets readers run while a write commits. ``synchronous=FULL`` by
 default, so a committed turn survives a power cut, not only a crash. A whole program of statements runs on its
-thread in one go (`plano_proxy.storage.sql_executor`), so a turn's commit is one hop off the event loop.
+thread in one go (`plano_proxy.storage.sql_executor`), so a turn's commit is one hop off the event loop. Writes
+whose results nobody reads, the recorded chat turns, go instead to the worker's committer process
+(`plano_proxy.storage.sqlite_committer`), which does not share the event loop's GIL.
 """
 
 from __future__ import annotations

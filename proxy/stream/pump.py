@@ -20,7 +20,7 @@ from plano_proxy.proxy.exchange import Exchange
 from plano_proxy.proxy.stream.outlets import ClientOutlet, Outlet
 from plano_proxy.proxy.upstream.calls import UpstreamCall
 from plano_proxy.proxy.upstream.client import open_upstream
-from plano_proxy.proxy.upstream.http1 import UpstreamAnswer, UpstreamCut
+from plano_proxy.proxy.upstream.http1_answer import UpstreamAnswer, UpstreamCut
 from plano_proxy.transformers.canonical import Event, StreamError, Usage
 from plano_proxy.transformers.error_types import STREAM_CUT
 from plano_proxy.transformers.framers import ClientEncoder, Framer, Payload

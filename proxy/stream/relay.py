@@ -13,7 +13,7 @@ from plano_proxy.proxy.stream.outlets import ClientOutlet
 from plano_proxy.proxy.stream.recording import ChatStreamRecording, finish_reason_of, recorded_completion
 from plano_proxy.proxy.stream.usage_tap import StreamUsageTap, UsageReader, read_chat_usage, usage_of_body
 from plano_proxy.proxy.upstream.client import rate_limit_headers
-from plano_proxy.proxy.upstream.http1 import UpstreamAnswer, UpstreamCut
+from plano_proxy.proxy.upstream.http1_answer import UpstreamAnswer, UpstreamCut
 from plano_proxy.transformers.anthropic_encoder import anthropic_error_event
 from plano_proxy.transformers.chat_encoder import chat_error_chunk
 from plano_proxy.transformers.error_types import STREAM_CUT

@@ -7,7 +7,6 @@ The gateway only ever calls a configured provider's own API root; nothing in a c
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -15,11 +14,12 @@ from typing import Any, Literal
 import orjson
 import structlog
 
-from plano_proxy.proxy.config import ProviderConfig, Timeouts
+from plano_proxy.proxy.config import ProviderConfig
 from plano_proxy.proxy.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from plano_proxy.proxy.tracing import RequestTrace
 from plano_proxy.proxy.upstream.capture import note_sent
-from plano_proxy.proxy.upstream.http1 import AnswerTimeouts, UpstreamAnswer, UpstreamCut, UpstreamPool
+from plano_proxy.proxy.upstream.http1 import UpstreamPool
+from plano_proxy.proxy.upstream.http1_answer import UpstreamAnswer, UpstreamCut
 
 log = structlog.get_logger("plano_proxy.upstream")
 
@@ -132,7 +132,7 @@ async def _post(
     pool: UpstreamPool, provider: ProviderConfig, operation: Operation, body: bytes, headers: dict[str, str]
 ) -> UpstreamAnswer:
     try:
-        return await pool.post(upstream_url(provider, operation), headers, body, _answer_timeouts(provider.timeouts))
+        return await pool.post(upstream_url(provider, operation), headers, body, provider.timeouts)
     except TimeoutError as exc:
         raise UpstreamTimeout(f"The provider {provider.qualified_name!r} did not answer in time.") from exc
     except (OSError, UpstreamCut) as exc:
@@ -145,11 +145,6 @@ def _failure_name(exc: BaseException) -> str:
     if isinstance(exc, UpstreamCut):
         return "it closed the connection without answering"
     return type(exc).__name__
-
-
-@functools.lru_cache(maxsize=64)
-def _answer_timeouts(timeouts: Timeouts) -> AnswerTimeouts:
-    return AnswerTimeouts(connect=timeouts.connect, first_byte=timeouts.first_byte, idle=timeouts.idle)
 
 
 async def _error_from(response: UpstreamAnswer, provider: ProviderConfig) -> UpstreamError:

@@ -22,21 +22,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
 
-_HIGH_WATER = 256 * 1024
-"""Bytes of an answer buffered before the connection stops reading from the provider (until the reader catches up)."""
-
-
-class UpstreamCut(Exception):
-    """The provider's answer ended before it was complete: connection closed, or a framing error."""
+from plano_proxy.proxy.config import Timeouts
+from plano_proxy.proxy.upstream.http1_answer import UpstreamAnswer, UpstreamCut
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +69,6 @@ def _request_bytes(target: _Target, headers: Mapping[str, str], body: bytes) -> 
     return b"%s%sContent-Length: %d\r\n\r\n%s" % (target.request_line, lines.encode(), len(body), body)
 
 
-@dataclass(frozen=True, slots=True)
-class AnswerTimeouts:
-    connect: float
-    first_byte: float
-    idle: float
-
-
 class UpstreamPool:
     """Connections to providers. ``await pool.post(url, headers, body, timeouts)`` gives the answer once its status
     and headers are in; `UpstreamAnswer.release` gives the connection back (or closes it)."""
@@ -107,7 +95,7 @@ class UpstreamPool:
                 connection.close()
         self._idle.clear()
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes, timeouts: AnswerTimeouts) -> UpstreamAnswer:
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes, timeouts: Timeouts) -> UpstreamAnswer:
         """Send the request and wait for the answer's head. Raises OSError (or `ssl.SSLError`) when no connection
         could be made, TimeoutError past ``connect`` or ``first_byte``, `UpstreamCut` when the provider hung up
         without answering."""
@@ -116,14 +104,11 @@ class UpstreamPool:
         connection, reused = await self._acquire(target.origin, timeouts.connect)
         try:
             return await _answer_head(connection, request, timeouts)
-        except _HungUp as hung_up:
-            if not (reused and hung_up.answer.nothing_received):
-                raise hung_up.cut from None
+        except _NothingReceived:
+            if not reused:
+                raise
         connection, _ = await self._acquire(target.origin, timeouts.connect, reuse=False)
-        try:
-            return await _answer_head(connection, request, timeouts)
-        except _HungUp as hung_up:
-            raise hung_up.cut from None
+        return await _answer_head(connection, request, timeouts)
 
     async def _acquire(self, origin: Origin, connect_timeout: float, *, reuse: bool = True) -> tuple[_Connection, bool]:
         loop = asyncio.get_running_loop()
@@ -210,22 +195,19 @@ class UpstreamPool:
                 return
 
 
-class _HungUp(Exception):
-    def __init__(self, answer: UpstreamAnswer, cut: UpstreamCut) -> None:
-        self.answer = answer
-        self.cut = cut
+class _NothingReceived(UpstreamCut):
+    """The provider closed the connection before any byte of its answer."""
 
 
-async def _answer_head(connection: _Connection, request: bytes, timeouts: AnswerTimeouts) -> UpstreamAnswer:
+async def _answer_head(connection: _Connection, request: bytes, timeouts: Timeouts) -> UpstreamAnswer:
     """Send on ``connection`` and wait for the answer's head; on any failure the connection is closed."""
     answer = connection.send(request, timeouts)
     try:
         await answer.head()
-    except UpstreamCut as cut:
+    except BaseException as failure:
         answer.release()
-        raise _HungUp(answer, cut) from None
-    except BaseException:
-        answer.release()
+        if isinstance(failure, UpstreamCut) and answer.nothing_received:
+            raise _NothingReceived(str(failure)) from failure
         raise
     return answer
 
@@ -236,7 +218,7 @@ def _default_ssl_context() -> ssl.SSLContext:
 
 
 class _Connection(asyncio.Protocol):
-    """One kept-alive connection; it carries one answer at a time."""
+    """One kept-alive connection; it carries one answer at a time (an `AnswerCarrier`)."""
 
     def __init__(self, pool: UpstreamPool) -> None:
         self._pool = pool
@@ -250,7 +232,7 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self._informational = False
 
-    def send(self, request: bytes, timeouts: AnswerTimeouts) -> UpstreamAnswer:
+    def send(self, request: bytes, timeouts: Timeouts) -> UpstreamAnswer:
         assert self._transport is not None
         self.answer = UpstreamAnswer(self, self._transport, timeouts)
         self._transport.write(request)
@@ -317,182 +299,3 @@ class _Connection(asyncio.Protocol):
             self._informational = False
             return
         self.answer.completed()
-
-
-class UpstreamAnswer:
-    """A provider's answer: `status` and `headers` (names in lower case) once `UpstreamPool.post` returns, then the
-    body through `read` or `chunks`. `release` must be called once it is no longer wanted."""
-
-    def __init__(self, connection: _Connection, transport: asyncio.Transport, timeouts: AnswerTimeouts) -> None:
-        self._connection = connection
-        self._transport = transport
-        self._loop = asyncio.get_running_loop()
-        self.status = 0
-        self.headers: dict[str, str] = {}
-        self.raw_headers: list[tuple[bytes, bytes]] = []
-        self.nothing_received = True
-        self._head: asyncio.Future[None] | None = None
-        self._chunks: deque[bytes] = deque()
-        self._buffered = 0
-        self._paused = False
-        self._waiter: asyncio.Future[None] | None = None
-        self._error: BaseException | None = None
-        self._complete = False
-        self._ends_at_close = False
-        self._keep_alive = False
-        self._released = False
-        self._decompressor: zlib._Decompress | None = None
-        self._idle = timeouts.idle
-        self._limit = min(timeouts.first_byte, timeouts.idle)
-        self._last_activity = self._loop.time()
-        self._timer: asyncio.TimerHandle | None = self._loop.call_at(self._last_activity + self._limit, self._check)
-
-    # The reader's side
-
-    async def head(self) -> None:
-        if self.status or self._error is not None:
-            self._raise_if_failed()
-            return
-        self._head = self._loop.create_future()
-        await self._head
-
-    async def read(self) -> bytes:
-        parts = []
-        while True:
-            if self._chunks:
-                parts.append(self._take())
-            if self._complete:
-                return parts[0] if len(parts) == 1 else b"".join(parts)
-            await self._more()
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives, each time all that is buffered."""
-        while True:
-            if self._chunks:
-                yield self._take()
-            elif self._complete:
-                return
-            else:
-                await self._more()
-
-    async def _more(self) -> None:
-        """Wait for more of the body (or its end); raises what cut it."""
-        self._raise_if_failed()
-        self._last_activity = self._loop.time()
-        self._waiter = self._loop.create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
-
-    def release(self) -> None:
-        if self._released:
-            return
-        self._released = True
-        self._stop_timer()
-        self._connection.finished(self, self._complete and self._keep_alive and self._error is None)
-
-    def _take(self) -> bytes:
-        chunk = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._drain())
-        self._buffered = 0
-        if self._paused:
-            self._paused = False
-            self._transport.resume_reading()
-        return chunk
-
-    def _drain(self) -> list[bytes]:
-        parts = list(self._chunks)
-        self._chunks.clear()
-        return parts
-
-    def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    # The connection's side
-
-    def head_received(self, status: int, keep_alive: bool) -> None:
-        self.nothing_received = False
-        self.status = status
-        self._keep_alive = keep_alive
-        self.headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in self.raw_headers}
-        self._ends_at_close = "content-length" not in self.headers and "chunked" not in self.headers.get(
-            "transfer-encoding", ""
-        )
-        encoding = self.headers.get("content-encoding", "").strip().lower()
-        if encoding in ("gzip", "deflate"):
-            self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
-        self._limit = self._idle
-        self._last_activity = self._loop.time()
-        self._settle(self._head)
-
-    def body_received(self, data: bytes) -> None:
-        if self._decompressor is not None:
-            try:
-                data = self._decompressor.decompress(data)
-            except zlib.error as exc:
-                self.fail(UpstreamCut(f"The provider's compressed answer is corrupt: {exc}."))
-                self._connection.close()
-                return
-            if not data:
-                return
-        self._chunks.append(data)
-        self._buffered += len(data)
-        self._last_activity = self._loop.time()
-        if self._buffered > _HIGH_WATER and not self._paused:
-            self._paused = True
-            self._transport.pause_reading()
-        self._settle(self._waiter)
-
-    def completed(self) -> None:
-        if self._decompressor is not None and (rest := self._decompressor.flush()):
-            self._chunks.append(rest)
-        self._complete = True
-        self._stop_timer()
-        self._settle(self._waiter)
-
-    def connection_lost(self) -> None:
-        if self._complete:
-            return
-        if self.status and self._ends_at_close and self._error is None:
-            self.completed()
-            self._keep_alive = False
-            return
-        self.fail(UpstreamCut("The provider closed the connection before its answer was complete."))
-
-    def fail(self, error: BaseException) -> None:
-        if self._error is None and not self._complete:
-            self._error = error
-        self._stop_timer()
-        self._settle(self._head)
-        self._settle(self._waiter)
-
-    def _settle(self, future: asyncio.Future[None] | None) -> None:
-        if future is None or future.done():
-            return
-        if self._error is not None and (future is self._head or not self._chunks):
-            future.set_exception(self._error)
-        else:
-            future.set_result(None)
-
-    def _stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _check(self) -> None:
-        """The timer: fails the answer when the provider was silent for the limit while someone waited for it."""
-        self._timer = None
-        if self._complete or self._error is not None:
-            return
-        now = self._loop.time()
-        due = self._last_activity + self._limit
-        if now < due:
-            self._timer = self._loop.call_at(due, self._check)
-            return
-        if self.status and self._waiter is None:  # nobody is reading: the silence is the reader's, not the provider's
-            self._last_activity = now
-            self._timer = self._loop.call_at(now + self._limit, self._check)
-            return
-        self.fail(TimeoutError())
-        self._connection.close()

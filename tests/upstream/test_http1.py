@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from plano_proxy.proxy.upstream.http1 import AnswerTimeouts, UpstreamCut, UpstreamPool
+from plano_proxy.proxy.config import Timeouts
+from plano_proxy.proxy.upstream.http1 import UpstreamPool
+from plano_proxy.proxy.upstream.http1_answer import UpstreamCut
 
 Script = Callable[["Server", asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-PATIENT = AnswerTimeouts(connect=5, first_byte=5, idle=5)
+PATIENT = Timeouts(connect=5, first_byte=5, idle=5)
 JSON_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
 
 
@@ -178,8 +180,8 @@ async def test_a_silent_provider_times_out_before_and_during_its_answer() -> Non
     _, port, listener = await running(script)
     async with UpstreamPool(8) as pool, listener:
         with pytest.raises(TimeoutError):
-            await pool.post(f"http://127.0.0.1:{port}/", {}, b"before", AnswerTimeouts(5, first_byte=0.2, idle=5))
-        answer = await pool.post(f"http://127.0.0.1:{port}/", {}, b"during", AnswerTimeouts(5, 5, idle=0.2))
+            await pool.post(f"http://127.0.0.1:{port}/", {}, b"before", Timeouts(5, first_byte=0.2, idle=5))
+        answer = await pool.post(f"http://127.0.0.1:{port}/", {}, b"during", Timeouts(5, 5, idle=0.2))
         with pytest.raises(TimeoutError):
             await answer.read()
         answer.release()
@@ -188,7 +190,7 @@ async def test_a_silent_provider_times_out_before_and_during_its_answer() -> Non
 async def test_a_slow_reader_is_not_taken_for_a_silent_provider() -> None:
     _, port, listener = await running(answering(json_answer(b'{"n": 1}')))
     async with UpstreamPool(8) as pool, listener:
-        answer = await pool.post(f"http://127.0.0.1:{port}/", {}, b"{}", AnswerTimeouts(5, 5, idle=0.1))
+        answer = await pool.post(f"http://127.0.0.1:{port}/", {}, b"{}", Timeouts(5, 5, idle=0.1))
         await asyncio.sleep(0.3)
         assert await answer.read() == b'{"n": 1}'
         answer.release()
