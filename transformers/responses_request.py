@@ -24,7 +24,6 @@ from typing import Any
 from plano_proxy.transformers.canonical import (
     CanonicalRequest,
     FunctionTool,
-    Item,
     OutputFormat,
     Reasoning,
     ToolChoice,
@@ -33,8 +32,8 @@ from plano_proxy.transformers.canonical import (
 from plano_proxy.transformers.errors import RequestError
 from plano_proxy.transformers.foreign import extra_fields
 from plano_proxy.transformers.metadata import parse_metadata
-from plano_proxy.transformers.reasoning_codec import is_openai_reasoning
 from plano_proxy.transformers.responses_items import normalise_input_items
+from plano_proxy.transformers.responses_replay import REPLAYS
 from plano_proxy.transformers.tool_shapes import (
     OPENAI_TOOL_MODES,
     function_fields,
@@ -279,14 +278,15 @@ def _reasoning(raw: dict[str, Any] | None) -> Reasoning | None:
 
 
 def canonical_to_responses_request(req: CanonicalRequest, *, upstream_model: str) -> dict[str, Any]:
-    """Stateless: ``store: false`` with the whole input; item ids are dropped since the upstream never stored them.
+    """Stateless: ``store: false`` with the whole input, each item serialised once (`responses_replay`); item ids
+    are dropped since the upstream never stored them.
 
     Reasoning items are replayed only when OpenAI minted their ``encrypted_content``; others are dropped. A
     Responses client's extra parameters and foreign tools go on as sent, beside what the gateway sets.
     """
     body: dict[str, Any] = {
         "model": upstream_model,
-        "input": _replayed_input(req.items),
+        "input": REPLAYS.replayed(req.items),
         "store": False,
         "include": ["reasoning.encrypted_content"],
     }
@@ -316,22 +316,6 @@ def canonical_to_responses_request(req: CanonicalRequest, *, upstream_model: str
     if same_format:
         body.update({key: value for key, value in req.extra.items() if key not in body})
     return body
-
-
-def _replayed_input(items: tuple[Item, ...]) -> list[Item]:
-    """The items without their ids (a copy only of those that have one), reasoning only where OpenAI minted it.
-
-    One plain loop, no call per item: this runs over the whole history of every turn.
-    """
-    replayed = []
-    for item in items:
-        if item.get("type") == "reasoning" and not is_openai_reasoning(item.get("encrypted_content")):
-            continue
-        if "id" in item:
-            item = dict(item)
-            del item["id"]
-        replayed.append(item)
-    return replayed
 
 
 def _tool_bodies(tools: Iterable[FunctionTool]) -> list[dict[str, Any]]:

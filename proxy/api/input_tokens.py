@@ -20,7 +20,7 @@ from plano_proxy.proxy.app_keys import UPSTREAM_POOL
 from plano_proxy.proxy.config import ProviderConfig
 from plano_proxy.proxy.errors import UpstreamError
 from plano_proxy.proxy.exchange import Exchange
-from plano_proxy.proxy.upstream.calls import UpstreamCall, upstream_call
+from plano_proxy.proxy.upstream.calls import UpstreamCall, call_as_sent
 from plano_proxy.proxy.upstream.client import Operation, open_upstream
 from plano_proxy.proxy.upstream.context_window import as_sent_to
 from plano_proxy.proxy.upstream.fallback import with_fallbacks
@@ -50,7 +50,7 @@ async def count_input_tokens(request: web.Request) -> web.Response:
 
     async def count(candidate: Route) -> web.Response:
         sent = as_sent_to(context.request, candidate.provider, body.get("truncation"))
-        exact = await _provider_count(request, candidate.provider, upstream_call(sent, candidate.provider))
+        exact = await _provider_count(request, candidate.provider, call_as_sent(sent, candidate.provider))
         if exact is not None:
             return _answer(exact, "exact")
         return _answer(estimate_request_tokens(sent), "estimate")

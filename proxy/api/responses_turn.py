@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from plano_proxy.proxy.api.state import TurnState
-from plano_proxy.proxy.upstream.calls import UpstreamCall, upstream_call
+from plano_proxy.proxy.upstream.calls import UpstreamCall, call_as_sent
 from plano_proxy.proxy.upstream.context_window import as_sent_to
 from plano_proxy.proxy.upstream.routing import Route
 from plano_proxy.proxy.web_json import unix_time
@@ -36,7 +36,7 @@ class ResponsesTurn:
     truncation: Any = None
 
     def call_for(self, route: Route) -> UpstreamCall:
-        return upstream_call(as_sent_to(self.full, route.provider, self.truncation), route.provider)
+        return call_as_sent(as_sent_to(self.full, route.provider, self.truncation), route.provider)
 
     def attempt(self, route: Route, framer: ResponsesFramer | None = None) -> Attempt:
         """A fresh attempt on `route`; `framer` records the stream's events for replay, when it streams."""

@@ -61,9 +61,14 @@ _FORMAT_OF_OPERATION: dict[Operation, ClientFormat] = {
 
 
 def upstream_call(request: CanonicalRequest, provider: ProviderConfig) -> UpstreamCall:
-    """The call for `provider`; a Responses client goes to a native Responses upstream when the provider has one.
-    A provider of the client's own format gets the client's extra fields and foreign tools as sent."""
-    request = expand_compactions(request, native_openai=speaks_native_responses(request, provider))
+    """The call for `provider`, its compaction items expanded first; see `call_as_sent`."""
+    return call_as_sent(expand_compactions(request, native_openai=speaks_native_responses(request, provider)), provider)
+
+
+def call_as_sent(request: CanonicalRequest, provider: ProviderConfig) -> UpstreamCall:
+    """The call for `request` as `provider` reads it (`as_sent_to`, or `expand_compactions` alone): a Responses
+    client goes to a native Responses upstream when the provider has one. A provider of the client's own format gets
+    the client's extra fields and foreign tools as sent."""
     if provider.interface == "anthropic":
         call = _anthropic_call(request, provider)
     elif speaks_native_responses(request, provider):

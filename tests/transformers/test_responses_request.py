@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,6 +25,14 @@ from plano_proxy.transformers.responses_request import canonical_to_responses_re
 
 PNG = "data:image/png;base64,iVBORw0KGgo="
 PDF = "data:application/pdf;base64,JVBERi0xLjQ="
+
+
+def sent_body(req: CanonicalRequest, *, upstream_model: str) -> dict[str, Any]:
+    """The native body as the upstream reads it: its items are serialised ahead (`responses_replay`)."""
+    body: dict[str, Any] = orjson.loads(
+        orjson.dumps(canonical_to_responses_request(req, upstream_model=upstream_model))
+    )
+    return body
 
 
 def parse(**body: Any) -> CanonicalRequest:
@@ -423,7 +432,7 @@ def test_native_request_is_stateless_and_complete() -> None:
         tools=[{"type": "function", "name": "f"}, {"type": "web_search"}],
         prompt_cache_key="k",
     )
-    body = canonical_to_responses_request(req, upstream_model="gpt-5")
+    body = sent_body(req, upstream_model="gpt-5")
     assert body == {
         "model": "gpt-5",
         "input": [
@@ -461,7 +470,7 @@ def test_native_request_gathers_namespaces_again() -> None:
         "tools": [{"type": "function", "name": "spawn"}],
     }
     call = {"type": "function_call", "call_id": "c", "name": "spawn", "namespace": "agents", "arguments": "{}"}
-    body = canonical_to_responses_request(parse(input=[call], tools=[space]), upstream_model="m")
+    body = sent_body(parse(input=[call], tools=[space]), upstream_model="m")
     assert body["tools"] == [
         {
             "type": "namespace",
@@ -483,7 +492,7 @@ def test_native_request_tool_choice_and_schema() -> None:
         tool_choice={"type": "function", "name": "f"},
         text={"format": {"type": "json_schema", "name": "n", "schema": {"type": "object"}, "strict": True}},
     )
-    body = canonical_to_responses_request(req, upstream_model="m")
+    body = sent_body(req, upstream_model="m")
     assert body["tools"] == [
         {"type": "function", "name": "f", "parameters": {"type": "object"}, "description": "d", "strict": False}
     ]
@@ -491,7 +500,7 @@ def test_native_request_tool_choice_and_schema() -> None:
     assert body["text"] == {
         "format": {"type": "json_schema", "name": "n", "schema": {"type": "object"}, "strict": True}
     }
-    assert "stream" not in body and "tools" not in canonical_to_responses_request(parse(input="x"), upstream_model="m")
+    assert "stream" not in body and "tools" not in sent_body(parse(input="x"), upstream_model="m")
 
 
 def test_round_trip_keeps_items() -> None:
@@ -507,5 +516,5 @@ def test_round_trip_keeps_items() -> None:
             {"type": "reasoning", "summary": [{"type": "summary_text", "text": "s"}], "encrypted_content": "gAAAAB=="},
         ]
     )
-    body = canonical_to_responses_request(req, upstream_model="m")
+    body = sent_body(req, upstream_model="m")
     assert responses_request_to_canonical({k: v for k, v in body.items() if k != "include"}).items == req.items
