@@ -110,6 +110,17 @@ def _state_rows(state: list[dict[str, Any]]) -> list[Row]:
                 ratio["median"] <= 1.3,
             )
         )
+        waited = store["waited_ratio"]
+        rows.append(
+            Row(
+                section,
+                "control: gateway CPU time per turn, depth 1 answered 1 ms later / depth 1 (same work, more waiting)",
+                f"{store['waited_cpu_ms']:.3f} / {first:.3f} ms, {waited['median']:.2f}× "
+                f"({waited['low']:.2f}–{waited['high']:.2f})",
+                "–",
+                None,
+            )
+        )
         first, last = depths[1]["gateway_ms"], depths[100]["gateway_ms"]
         rows.append(
             Row(

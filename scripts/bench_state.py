@@ -5,9 +5,12 @@ on loopback. At each depth the client sends `--repeats` turns forked from the ch
 figures are taken:
 
 - gateway CPU time per turn: the CPU the gateway process (all its threads) used over those turns, divided by their
-  number. This is the gateway's own cost, which the other processes sharing the machine cannot blur. It is taken in
-  `ROUNDS` rounds that alternate the depths, and the depth-100 / depth-1 ratio of each round gives the ratio's median
-  and run-to-run range;
+  number. It is taken in `ROUNDS` rounds that alternate the depths, and the depth-100 / depth-1 ratio of each round
+  gives the ratio's median and run-to-run range. The same rounds take a control: depth-1 turns whose upstream answers
+  1 ms later (the mock's ``slow-first-byte`` fault), the same work for the gateway. On a shared virtual machine,
+  CPU time grows with the time spent waiting (waking a process that slept longer costs more), so where the control's
+  ratio comes near the depth ratio, the depth ratio is mostly waiting, not work (`bench_depth_instructions.py`
+  counts the work itself);
 - added latency: the median latency through the gateway minus the median latency of sending the same upstream
   request (the whole history, as the gateway sent it) straight to the mock.
 
@@ -45,6 +48,8 @@ from mock_upstream import REQUESTS, create_mock_app
 PLANO_PROXY = str(Path(sys.executable).with_name("plano-proxy"))
 
 DEPTHS = (1, 10, 100)
+WAITED = "fork at 1 [[events:20]] [[fault:slow-first-byte:1]]"
+"""The control: a depth-1 turn whose upstream answers 1 ms later."""
 JSON = {"Content-Type": "application/json"}
 ITEM_BYTES = "SELECT response_id, LENGTH(body) FROM items"
 RESPONSE_BYTES = "SELECT id, LENGTH(request) + LENGTH(output) + COALESCE(LENGTH(usage), 0) FROM responses"
@@ -145,10 +150,12 @@ async def measure_depths(
     mock_app: web.Application,
     forked_from: dict[int, str | None],
     repeats: int,
-) -> dict[int, dict[str, float]]:
-    """Turns forked from the chain's response at each depth: the gateway's CPU per turn and its added latency."""
+) -> tuple[dict[int, dict[str, float]], list[float]]:
+    """Turns forked from the chain's response at each depth: the gateway's CPU per turn and its added latency; and
+    the CPU per turn of the control, one figure per round."""
     cpu: dict[int, list[float]] = {depth: [] for depth in DEPTHS}
     """CPU milliseconds per turn, one figure per round."""
+    waited: list[float] = []
     through: dict[int, list[float]] = {depth: [] for depth in DEPTHS}
     sent = {}
     for depth in DEPTHS:  # warm-up, and the upstream request each depth makes
@@ -164,6 +171,10 @@ async def measure_depths(
                     (await turn(session, url, f"fork at {depth} [[events:20]]", forked_from[depth]))[1]
                 )
             cpu[depth].append((cpu_seconds(pid) - before) / per_round * 1000)
+        before = cpu_seconds(pid)
+        for _ in range(per_round):
+            await turn(session, url, WAITED, forked_from[DEPTHS[0]])
+        waited.append((cpu_seconds(pid) - before) / per_round * 1000)
     figures = {}
     for depth in DEPTHS:
         straight = [await direct(session, mock_url, sent[depth].path, sent[depth].body) for _ in range(200)]
@@ -174,7 +185,7 @@ async def measure_depths(
             "through_gateway_ms": statistics.median(through[depth]) * 1000,
             "direct_ms": statistics.median(straight) * 1000,
         }
-    return figures
+    return figures, waited
 
 
 async def bench_store(kind: str, mock_url: str, mock_app: web.Application, repeats: int, dsn: str) -> dict[str, Any]:
@@ -205,10 +216,12 @@ async def bench_store(kind: str, mock_url: str, mock_app: web.Application, repea
                     forked_from[depth] = previous
                 previous, _ = await turn(session, url, f"turn {depth} [[events:20]]", previous)
                 chain.add(previous)
-            figures = await measure_depths(session, url, process.pid, mock_url, mock_app, forked_from, repeats)
+            figures, waited = await measure_depths(session, url, process.pid, mock_url, mock_app, forked_from, repeats)
             results["depths"] = {depth: {**figures[depth], "stored_bytes": stored[depth]} for depth in DEPTHS}
             first, last = figures[DEPTHS[0]]["cpu_rounds_ms"], figures[DEPTHS[-1]]["cpu_rounds_ms"]
             results["cpu_ratio"] = spread([deep / shallow for shallow, deep in zip(first, last, strict=True)])
+            results["waited_cpu_ms"] = statistics.median(waited)
+            results["waited_ratio"] = spread([slow / fast for fast, slow in zip(first, waited, strict=True)])
     finally:
         stop_process(process)
         if kind == "postgres":
@@ -249,10 +262,12 @@ def report(results: list[dict[str, Any]]) -> str:
                 f"{result['store']:<8}  {depth:>5}  {stored:>12}  {row['gateway_cpu_ms']:>14.3f}  "
                 f"{row['through_gateway_ms']:>13.3f}  {row['direct_ms']:>9.3f}  {row['gateway_ms']:>8.3f}"
             )
-        ratio = result["cpu_ratio"]
+        ratio, waited = result["cpu_ratio"], result["waited_ratio"]
         lines.append(
             f"{result['store']:<8}  gateway CPU per turn, depth {DEPTHS[-1]} / depth {DEPTHS[0]}: "
-            f"{ratio['median']:.2f}x (rounds {ratio['low']:.2f}-{ratio['high']:.2f}x)"
+            f"{ratio['median']:.2f}x (rounds {ratio['low']:.2f}-{ratio['high']:.2f}x); control, depth {DEPTHS[0]} "
+            f"answered 1 ms later / depth {DEPTHS[0]}: {waited['median']:.2f}x "
+            f"({waited['low']:.2f}-{waited['high']:.2f}x)"
         )
     return "\n".join(lines)
 

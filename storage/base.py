@@ -181,8 +181,12 @@ class Store(abc.ABC):
         """Tombstone the response; True if it existed for this owner (see the module docstring)."""
 
     @abc.abstractmethod
-    async def history(self, response_id: str, owner: str | None) -> list[Item] | None:
+    async def history(self, response_id: str, owner: str | None) -> tuple[Item, ...] | None:
         """Every item of the chain ending at this response (each ancestor's input then output, oldest first).
+
+        A history served from a store's cache is the same tuple for every turn that continues the response, so
+        what is worked out from it once (see `plano_proxy.transformers.history_memo`) holds
+        for the next turn too.
 
         None when the response is unknown, deleted, owned by another, or its chain is incomplete (an ancestor
         evicted from the memory store).

@@ -1,8 +1,15 @@
 """In-process store for development: bounded (the oldest responses are evicted past ``max_responses``), lost on
-exit, and private to one process, so it cannot serve several workers."""
+exit, and private to one process, so it cannot serve several workers.
+
+Histories of recent chains are cached (`plano_proxy.storage.cache`), as the SQL stores do, so that a turn deep in a
+chain neither walks it nor builds a new tuple. Responses are evicted in the order they were saved, each numbered as
+it is saved: a cached history stays right while the lowest number of its chain is still in the store, and the cache
+is emptied when a response is saved again or pruned.
+"""
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -23,6 +30,7 @@ from plano_proxy.storage.base import (
     page_of,
     with_item_ids,
 )
+from plano_proxy.storage.cache import CachedHistory, HistoryCache
 from plano_proxy.storage.exchange import expand, recorded_response_ids
 from plano_proxy.storage.retention import PruneResult, ResponseSpan, StoreStats, expired, size_cutoff, unit_spans
 
@@ -34,6 +42,8 @@ class _Entry:
     response: StoredResponse
     input_items: tuple[Item, ...]
     output_items: tuple[Item, ...]
+    saved: int
+    """Its number in the order of saving, which is the order of eviction."""
     deleted: bool = False
     expanded: bool = False
     """For a recorded turn (see `plano_proxy.storage.exchange`): whether it was read into its record and items."""
@@ -51,12 +61,15 @@ def _detached(items: Sequence[Item]) -> tuple[Item, ...]:
 
 
 class MemoryStore(Store):
-    def __init__(self, max_responses: int = 10_000) -> None:
+    def __init__(self, max_responses: int = 10_000, cache_size: int = 2048) -> None:
         if max_responses < 1:
             raise ValueError(f"max_responses must be at least 1, not {max_responses}")
         self._max = max_responses
         self._responses: OrderedDict[str, _Entry] = OrderedDict()
         self._conversations: dict[str, _ConversationEntry] = {}
+        self._saves = itertools.count()
+        self._histories = HistoryCache(cache_size)
+        """Chain histories, each with the lowest saving number of its chain as its ``revision``."""
 
     async def save_turns(self, turns: Sequence[StoredTurn]) -> None:
         for turn in turns:
@@ -70,8 +83,9 @@ class MemoryStore(Store):
         if previous is not None and not ends_once(previous.response.status, record.status):
             return
         inputs, outputs = _detached(turn.input_items), _detached(turn.output_items)
-        self._responses.pop(record.id, None)
-        self._responses[record.id] = _Entry(record, inputs, outputs)
+        if self._responses.pop(record.id, None) is not None:
+            self._histories.clear()  # its items may sit inside cached chains
+        self._responses[record.id] = _Entry(record, inputs, outputs, next(self._saves))
         conversation = self._conversation(record.conversation_id, record.owner)
         if conversation is not None:
             seen = {item["id"] for item in (*previous.input_items, *previous.output_items)} if previous else set()
@@ -100,9 +114,12 @@ class MemoryStore(Store):
         entry.deleted = True
         return True
 
-    async def history(self, response_id: str, owner: str | None) -> list[Item] | None:
+    async def history(self, response_id: str, owner: str | None) -> tuple[Item, ...] | None:
         if self._entry(response_id, owner) is None:
             return None
+        cached = self._histories.get(response_id)
+        if cached is not None and cached.revision >= self._oldest_saved():
+            return cached.items
         chain: list[_Entry] = []
         next_id: str | None = response_id
         while next_id is not None:
@@ -115,7 +132,12 @@ class MemoryStore(Store):
         for entry in reversed(chain):
             items.extend(entry.input_items)
             items.extend(entry.output_items)
-        return items
+        cached = CachedHistory(owner, min(entry.saved for entry in chain), tuple(items))
+        self._histories.put(response_id, cached)
+        return cached.items
+
+    def _oldest_saved(self) -> int:
+        return next(iter(self._responses.values())).saved
 
     async def list_input_items(
         self,
@@ -270,6 +292,8 @@ class MemoryStore(Store):
         responses, gone_conversations = expired(self._spans(), conversations, cutoff)
         for response_id in responses:
             del self._responses[response_id]
+        if responses:
+            self._histories.clear()
         for conversation_id in gone_conversations:
             del self._conversations[conversation_id]
         return PruneResult(len(responses), len(gone_conversations))

@@ -146,7 +146,7 @@ class SqlStore(Store):
         self._cache.discard(response_id)
         return bool(await self._db.write(execute(self._sql.delete_response, response_id, owner)))
 
-    async def history(self, response_id: str, owner: str | None) -> list[Item] | None:
+    async def history(self, response_id: str, owner: str | None) -> tuple[Item, ...] | None:
         cached = self._cache.get(response_id)
         if cached is not None and cached.owner == owner:
             revision = await self._db.read(fetchval(self._sql.live_revision, response_id, owner))
@@ -158,7 +158,7 @@ class SqlStore(Store):
                     read = cached.items + self._expansions.expand(cached.recorded).items
                     cached = CachedHistory(owner, revision, read)
                     self._cache.put(response_id, cached)
-                return list(cached.items)
+                return cached.items
         found = await self._db.read(self._chain(response_id, owner))
         if found is None:
             return None
@@ -169,8 +169,9 @@ class SqlStore(Store):
                 items.extend(self._expansions.expand(entry).items)
             else:
                 items.append(entry)
-        self._cache.put(response_id, CachedHistory(owner, revision, tuple(items)))
-        return items
+        cached = CachedHistory(owner, revision, tuple(items))
+        self._cache.put(response_id, cached)
+        return cached.items
 
     def _chain(self, response_id: str, owner: str | None) -> Program[tuple[int, list[Item | StoredResponse]] | None]:
         return assemble_history((yield from fetch(self._sql.history, response_id, owner)))

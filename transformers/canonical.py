@@ -112,6 +112,9 @@ class CanonicalRequest:
     foreign_tools: tuple[dict[str, Any], ...] = ()
     """Tools of the client's format with no canonical form (OpenAI's built-in tools, Anthropic's server tools), as
     sent."""
+    history: tuple[Item, ...] = ()
+    """The stored history `items` begin with, as the store handed it out, for a turn that continues one: what is
+    worked out from a history is kept per history (`history_memo`), which checks that `items` still begin with it."""
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from plano_proxy.transformers.canonical import CanonicalRequest, Item
+from plano_proxy.transformers.history_memo import HISTORIES
 from plano_proxy.transformers.ids import IdFactory
 from plano_proxy.transformers.validation import expect, missing
 
@@ -66,7 +67,7 @@ def parse_compaction_item(raw: dict[str, Any], where: str) -> Item:
 def expand_compactions(request: CanonicalRequest, *, native_openai: bool) -> CanonicalRequest:
     """`request` as a provider can read it: gateway-minted compaction items become the summary as a user message;
     foreign ones stay for a native OpenAI Responses upstream (`native_openai`) and are dropped for any other."""
-    if not _has_compaction(request.items):
+    if not HISTORIES.holds_compaction(request):
         return request  # the usual case, checked without copying anything
     items: list[Item] = []
     for item in request.items:
@@ -79,15 +80,6 @@ def expand_compactions(request: CanonicalRequest, *, native_openai: bool) -> Can
         elif native_openai:
             items.append(item)
     return dataclasses.replace(request, items=tuple(items))
-
-
-def _has_compaction(items: tuple[Item, ...]) -> bool:
-    # A plain loop: this runs over the whole history of every turn, twice, and any() over a generator costs half
-    # as much again per item.
-    for item in items:  # noqa: SIM110
-        if item.get("type") == "compaction":
-            return True
-    return False
 
 
 def summary_message(summary: str) -> Item:

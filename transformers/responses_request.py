@@ -31,9 +31,9 @@ from plano_proxy.transformers.canonical import (
 )
 from plano_proxy.transformers.errors import RequestError
 from plano_proxy.transformers.foreign import extra_fields
+from plano_proxy.transformers.history_memo import HISTORIES, HistoryMemo
 from plano_proxy.transformers.metadata import parse_metadata
 from plano_proxy.transformers.responses_items import normalise_input_items
-from plano_proxy.transformers.responses_replay import REPLAYS
 from plano_proxy.transformers.tool_shapes import (
     OPENAI_TOOL_MODES,
     function_fields,
@@ -277,16 +277,18 @@ def _reasoning(raw: dict[str, Any] | None) -> Reasoning | None:
 # Canonical → native Responses upstream
 
 
-def canonical_to_responses_request(req: CanonicalRequest, *, upstream_model: str) -> dict[str, Any]:
-    """Stateless: ``store: false`` with the whole input, each item serialised once (`responses_replay`); item ids
-    are dropped since the upstream never stored them.
+def canonical_to_responses_request(
+    req: CanonicalRequest, *, upstream_model: str, histories: HistoryMemo = HISTORIES
+) -> dict[str, Any]:
+    """Stateless: ``store: false`` with the whole input, its stored history serialised once (`history_memo`); item
+    ids are dropped since the upstream never stored them.
 
     Reasoning items are replayed only when OpenAI minted their ``encrypted_content``; others are dropped. A
     Responses client's extra parameters and foreign tools go on as sent, beside what the gateway sets.
     """
     body: dict[str, Any] = {
         "model": upstream_model,
-        "input": REPLAYS.replayed(req.items),
+        "input": histories.replayed_input(req),
         "store": False,
         "include": ["reasoning.encrypted_content"],
     }

@@ -15,7 +15,6 @@ history it names without storing the new turn.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import orjson
@@ -96,7 +95,7 @@ async def _translated(
     state = await begin_turn(
         request, {"previous_response_id": _continued_id(body), "store": _stores_chat_turns(request)}, canonical
     )
-    call = upstream_call(dataclasses.replace(canonical, items=(*state.history, *state.input_items)), route.provider)
+    call = upstream_call(state.continued(canonical), route.provider)
     chat = ChatEncoder(model=route.requested, ids=random_id, clock=unix_time, include_usage=canonical.include_usage)
     # The turn is stored as a Responses object under the completion's own id, so that id can be continued; a chat
     # turn its client left before the end is not stored.

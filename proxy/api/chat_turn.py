@@ -14,7 +14,6 @@ which a relayed answer would show the client.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -65,8 +64,8 @@ async def relay_stored_turn(
         upstream_body = orjson.dumps({**body, "model": route.provider.model})
     else:
         state = await begin_turn(request, {"previous_response_id": continued, "store": keep}, canonical)
-        full = dataclasses.replace(canonical, items=(*state.history, *state.input_items))
-        upstream_body = orjson.dumps(_streamed_as_asked(upstream_call(full, route.provider).body, body))
+        upstream_call_body = upstream_call(state.continued(canonical), route.provider).body
+        upstream_body = orjson.dumps(_streamed_as_asked(upstream_call_body, body))
     stream = canonical.stream
     async with open_upstream(
         exchange.upstream_pool, route.provider, "chat", upstream_body, trace=exchange.trace

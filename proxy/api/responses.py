@@ -8,7 +8,6 @@ event (or the non-streaming body) is sent: acknowledged means durable.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from typing import Any
 
 from aiohttp import web
@@ -43,7 +42,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     turn = ResponsesTurn(
         state=state,
         request=canonical,
-        full=dataclasses.replace(canonical, items=(*state.history, *state.input_items)),
+        full=state.continued(canonical),
         # Without a model the default provider answers, and the response names the model that did.
         echo={**echo_fields(body), **state.echo(), **({} if body.get("model") else {"model": route.requested})},
         ids=with_response_id(random_id("resp_")),

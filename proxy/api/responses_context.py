@@ -42,4 +42,4 @@ async def read_context(
         raise InvalidRequest(exc.message, param="model", code="model_not_found") from exc
     canonical = responses_request_to_canonical(read)
     turn = await begin_turn(request, {**read, "store": False}, canonical)
-    return ResponsesContext(route, dataclasses.replace(canonical, items=(*turn.history, *turn.input_items)))
+    return ResponsesContext(route, turn.continued(canonical))

@@ -6,6 +6,7 @@ conversation (``conversation``: its ordered items), never both. It stores only i
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass
@@ -40,6 +41,10 @@ class TurnState:
     metrics: Metrics | None = None
     trace: RequestTrace | None = None
     """The trace the commit's span goes in, when tracing is on (a background response's own, once it runs)."""
+
+    def continued(self, request: CanonicalRequest) -> CanonicalRequest:
+        """`request` with the stored history before its new input: what providers are sent."""
+        return dataclasses.replace(request, items=(*self.history, *self.input_items), history=self.history)
 
     def echo(self) -> dict[str, Any]:
         """Response fields that come from the state rather than the request body."""
@@ -149,10 +154,10 @@ async def begin_turn(request: web.Request, body: dict[str, Any], canonical: Cano
             trace.span.set_attribute("gen_ai.conversation.id", conversation)
     if store is not None and trace is not None:
         with trace.child("load_history", _continued(turn)) as span:
-            turn.history = tuple(await _history(store, turn))
+            turn.history = await _history(store, turn)
             span.set_attribute("plano.history.items", len(turn.history))
     elif store is not None:
-        turn.history = tuple(await _history(store, turn))
+        turn.history = await _history(store, turn)
     turn.input_items = tuple(with_item_ids(await _resolve_references(turn, canonical.items)))
     return turn
 
@@ -165,7 +170,7 @@ def _continued(turn: TurnState) -> dict[str, str]:
     return {}
 
 
-async def _history(store: Store, turn: TurnState) -> list[Item]:
+async def _history(store: Store, turn: TurnState) -> tuple[Item, ...]:
     if turn.previous_response_id is not None:
         history = await store.history(turn.previous_response_id, turn.owner)
         if history is None:
@@ -176,13 +181,13 @@ async def _history(store: Store, turn: TurnState) -> list[Item]:
             )
         return history
     if turn.conversation_id is not None:
-        history = await store.conversation_history(turn.conversation_id, turn.owner)
-        if history is None:
+        items = await store.conversation_history(turn.conversation_id, turn.owner)
+        if items is None:
             if not await _start_named_conversation(store, turn.conversation_id, turn.owner):
                 raise NotFound(f"Conversation with id '{turn.conversation_id}' not found.")
-            return []
-        return history
-    return []
+            return ()
+        return tuple(items)
+    return ()
 
 
 _MINTED_CONVERSATION_ID = re.compile(r"conv_[0-9a-f]{48}")

@@ -135,7 +135,7 @@ def without_ids(value: Any, seen: dict[str, str] | None = None) -> Any:
             key: seen.setdefault(item, f"id{len(seen)}") if key == "id" else without_ids(item, seen)
             for key, item in value.items()
         }
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [without_ids(item, seen) for item in value]
     return value
 

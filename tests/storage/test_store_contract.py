@@ -383,6 +383,21 @@ async def test_memory_store_evicts_the_oldest_responses() -> None:
     await store.close()
 
 
+async def test_a_cached_memory_history_is_not_served_once_an_ancestor_is_evicted() -> None:
+    """The memory store caches chain histories; one read before an eviction is not served after it."""
+    from plano_proxy.storage import open_store
+
+    store = await open_store("memory", max_responses=3)
+    ids = await chain(store, 3)
+    first = await store.history(ids[2], None)
+    assert texts(first) == ["q0", "a0", "q1", "a1", "q2", "a2"]
+    assert await store.history(ids[2], None) is first, "a deep turn's history is the one tuple, not rebuilt"
+    await store.save_turn(response("resp_other", None), [user("elsewhere")], [assistant("ok")])
+    assert await store.get_response(ids[0], None) is None
+    assert await store.history(ids[2], None) is None
+    await store.close()
+
+
 @pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres", "nope"])
 async def test_open_store_rejects_a_missing_location_or_unknown_kind(kind: str) -> None:
     """The factory names what is missing instead of failing later."""

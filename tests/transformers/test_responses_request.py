@@ -28,7 +28,7 @@ PDF = "data:application/pdf;base64,JVBERi0xLjQ="
 
 
 def sent_body(req: CanonicalRequest, *, upstream_model: str) -> dict[str, Any]:
-    """The native body as the upstream reads it: its items are serialised ahead (`responses_replay`)."""
+    """The native body as the upstream reads it: its input is serialised ahead (`history_memo`)."""
     body: dict[str, Any] = orjson.loads(
         orjson.dumps(canonical_to_responses_request(req, upstream_model=upstream_model))
     )
