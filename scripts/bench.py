@@ -44,6 +44,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_depth_instructions
 import bench_state
 from bench_chart import draw_chart
 from bench_http import (
@@ -288,6 +289,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
         print(f"measuring memory with {OPEN_STREAMS:,} open idle streams ...", flush=True)
         results["memory"] = memory_figures(workdir, mock)
+        if bench_depth_instructions.available():
+            print("counting the gateway's instructions per stateful turn under callgrind ...", flush=True)
+            stores = ["memory", "sqlite", "postgres"]
+            results["instructions"] = bench_depth_instructions.count_instructions(mock, stores, args.postgres)
         if args.no_litellm:
             results["litellm"] = {"skipped": "--no-litellm"}
         else:

@@ -78,11 +78,21 @@ def _first_token(axes: Axes, chat: dict[str, Any], responses: dict[str, Any]) ->
     axes.set_title("added time to first token (ms): median, range", fontsize=9)
 
 
-def _state(axes: Axes, state: list[dict[str, Any]]) -> None:
-    _ranged(axes, [store["store"] for store in state], [store["cpu_ratio"] for store in state], "{:.2f}×")
+def _state(axes: Axes, state: list[dict[str, Any]], instructions: list[dict[str, Any]]) -> None:
+    """Per store: the CPU-time ratio, the control (a first turn answered 1 ms later, over a first turn) and, when
+    counted, the instruction ratio (one figure: the count is the same in every run)."""
+    labels, spreads = [], []
+    counted = {store["store"]: store["ratio"] for store in instructions}
+    for store in state:
+        labels += [f"{store['store']}\nCPU time", f"{store['store']}\ncontrol"]
+        spreads += [store["cpu_ratio"], store["waited_ratio"]]
+        if (ratio := counted.get(store["store"])) is not None:
+            labels.append(f"{store['store']}\ninstructions")
+            spreads.append({"median": ratio, "low": ratio, "high": ratio})
+    _ranged(axes, labels, spreads, "{:.2f}×")
     _budget(axes, 1.3, "budget 1.3×")
     axes.set_ylim(bottom=0)
-    axes.set_title("gateway CPU per turn, depth 100 / depth 1: median, range", fontsize=9)
+    axes.set_title("gateway per turn, depth 100 / depth 1 (control: 1 ms more wait / none)", fontsize=9)
 
 
 def _memory(axes: Axes, memory: dict[str, dict[str, Any]]) -> None:
@@ -100,7 +110,7 @@ def draw_chart(results: dict[str, Any], path: Path) -> None:
     _throughput(grid[0][1], results["chat"], results["litellm"])
     _first_token(grid[0][2], results["chat"], results["responses_anthropic"])
     _per_event(grid[1][0], results["chat"], results["responses_anthropic"])
-    _state(grid[1][1], results["state"])
+    _state(grid[1][1], results["state"], results.get("instructions", []))
     _memory(grid[1][2], results["memory"])
     met = sum(row["met"] is True for row in results["rows"])
     checked = sum(row["met"] is not None for row in results["rows"])

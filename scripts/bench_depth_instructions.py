@@ -9,7 +9,9 @@ work whatever else the machine is doing.
 For each store, the script runs one gateway under callgrind against the mock upstream, builds a chain of 100
 turns, warms both depths up, then times nothing: it zeroes the counters, sends ``--turns`` turns continuing the first
 response (depth 1), dumps the count, does the same for the 100th response, and repeats that ``--rounds`` times.
-It needs valgrind (``callgrind_control`` included); PostgreSQL is skipped when none answers at ``--postgres``.
+The figure is the ratio of the lower count of the rounds at each depth (a round may carry a full garbage collection
+the other did not). It needs valgrind (``callgrind_control`` included); PostgreSQL is skipped when none answers at
+``--postgres``. `bench.py` runs it too when valgrind is installed.
 
     python scripts/bench_depth_instructions.py [--turns 30] [--rounds 2] [--stores memory sqlite postgres]
 """
@@ -27,6 +29,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -88,7 +91,7 @@ class Callgrind:
     def dump(self) -> int:
         """Instructions executed since the last dump."""
         command = ["callgrind_control", "--dump", str(self.process.pid)]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._dumps += 1
         text = Path(f"{self._out}.{self._dumps}").read_text(errors="replace")
         found = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
@@ -125,6 +128,27 @@ def measure(store: str, mock: str, workdir: Path, postgres: str, turns: int, rou
         stop_process(gateway.process)
 
 
+def available() -> bool:
+    return shutil.which("valgrind") is not None and shutil.which("callgrind_control") is not None
+
+
+def count_instructions(
+    mock: str, stores: list[str], postgres: str, turns: int = 30, rounds: int = 2
+) -> list[dict[str, Any]]:
+    """Per store: instructions per turn at depth 1 and at depth 100 in each round, and the ratio of the lower of
+    each (a round may carry a full garbage collection the other did not); PostgreSQL is left out when it does not
+    answer."""
+    workdir = Path(tempfile.mkdtemp(prefix="plano-instructions-"))
+    results = []
+    for store in stores:
+        if store == "postgres" and not asyncio.run(bench_state.postgres_reachable(postgres)):
+            continue
+        counts = measure(store, mock, workdir, postgres, turns, rounds)
+        first, deep = ([count / turns for count in counts[name]] for name in counts)
+        results.append({"store": store, "first": first, "deep": deep, "ratio": min(deep) / min(first)})
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--turns", type=int, default=30, help="turns counted per depth and round")
@@ -132,26 +156,21 @@ def main() -> int:
     parser.add_argument("--stores", nargs="+", default=["memory", "sqlite", "postgres"])
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
-    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+    if not available():
         print("valgrind (with callgrind_control) is not installed")
         return 1
-    workdir = Path(tempfile.mkdtemp(prefix="plano-instructions-"))
     mock_port = free_port()
     mock = f"http://127.0.0.1:{mock_port}"
     mock_command = [sys.executable, str(Path(__file__).with_name("mock_upstream.py")), "--port", str(mock_port)]
-    print(f"{'store':<9} {'depth 1':>16} {'depth 100':>16} {'ratio':>6}   (instructions per turn, each round)")
     with running(mock_command, f"{mock}/v1/models"):
-        for store in args.stores:
-            if store == "postgres" and not asyncio.run(bench_state.postgres_reachable(args.postgres)):
-                print(f"{store:<9} skipped: no PostgreSQL at {args.postgres}")
-                continue
-            counts = measure(store, mock, workdir, args.postgres, args.turns, args.rounds)
-            first, deep = ([count / args.turns for count in counts[name]] for name in counts)
-            ratio = min(deep) / min(first)
-            print(
-                f"{store:<9} {min(first) / 1e6:>14.3f} M {min(deep) / 1e6:>14.3f} M {ratio:>5.2f}x"
-                f"   ({', '.join(f'{v / 1e6:.3f}' for v in first)} / {', '.join(f'{v / 1e6:.3f}' for v in deep)})"
-            )
+        results = count_instructions(mock, args.stores, args.postgres, args.turns, args.rounds)
+    print(f"{'store':<9} {'depth 1':>16} {'depth 100':>16} {'ratio':>6}   (instructions per turn, each round)")
+    for result in results:
+        first, deep = result["first"], result["deep"]
+        print(
+            f"{result['store']:<9} {min(first) / 1e6:>14.3f} M {min(deep) / 1e6:>14.3f} M {result['ratio']:>5.2f}x"
+            f"   ({', '.join(f'{v / 1e6:.3f}' for v in first)} / {', '.join(f'{v / 1e6:.3f}' for v in deep)})"
+        )
     return 0
 
 

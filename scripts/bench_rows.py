@@ -94,7 +94,9 @@ def _chat_rows(name: str, chat: dict[str, Any], litellm: dict[str, Any]) -> list
     return rows + _stream_rows(section, chat["stream"], 2.0)
 
 
-def _state_rows(state: list[dict[str, Any]]) -> list[Row]:
+def _state_rows(state: list[dict[str, Any]], instructions: dict[str, dict[str, Any]]) -> list[Row]:
+    """Per store; with `instructions` (callgrind's counts, see `bench_depth_instructions`), the work alone too, shown
+    beside the CPU time but not a budget of its own."""
     rows = []
     for store in state:
         depths = store["depths"]
@@ -110,6 +112,16 @@ def _state_rows(state: list[dict[str, Any]]) -> list[Row]:
                 ratio["median"] <= 1.3,
             )
         )
+        if (counted := instructions.get(store["store"])) is not None:
+            rows.append(
+                Row(
+                    section,
+                    "gateway instructions per turn (callgrind, the work alone), depth 100 / depth 1",
+                    f"{min(counted['deep']) / 1e6:.3f} / {min(counted['first']) / 1e6:.3f} M, {counted['ratio']:.2f}×",
+                    "–",
+                    None,
+                )
+            )
         waited = store["waited_ratio"]
         rows.append(
             Row(
@@ -166,7 +178,7 @@ def budget_rows(results: dict[str, Any]) -> list[Row]:
     for name, figures in results["chat"].items():
         rows += _chat_rows(name, figures, results["litellm"])
     rows += _stream_rows("Responses stream on Anthropic, stored", results["responses_anthropic"], 1.5)
-    rows += _state_rows(results["state"])
+    rows += _state_rows(results["state"], {store["store"]: store for store in results.get("instructions", [])})
     rows += _memory_rows(results["memory"])
     return rows
 
