@@ -44,7 +44,6 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_depth_instructions
 import bench_state
 from bench_chart import draw_chart
 from bench_http import (
@@ -289,6 +288,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
         print(f"measuring memory with {OPEN_STREAMS:,} open idle streams ...", flush=True)
         results["memory"] = memory_figures(workdir, mock)
+        import bench_depth_instructions  # here, not above: it builds on this module's helpers
+
         if bench_depth_instructions.available():
             print("counting the gateway's instructions per stateful turn under callgrind ...", flush=True)
             stores = ["memory", "sqlite", "postgres"]

@@ -25,8 +25,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,7 +34,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_state
-from bench import PLANO_PROXY, running
+from bench import PLANO_PROXY, running, wait_ready
 from litellm_side import free_port, stop_process
 from profile_gateway import config_text
 
@@ -100,20 +98,6 @@ class Callgrind:
         return int(found[1])
 
 
-def wait_up(base: str, process: subprocess.Popen[bytes], timeout: float = 300.0) -> None:
-    """Under callgrind, starting takes tens of seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"plano-proxy exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=5):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"{base} did not come up under callgrind")
-
-
 def measure(store: str, mock: str, workdir: Path, postgres: str, turns: int, rounds: int) -> dict[str, list[int]]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -122,7 +106,7 @@ def measure(store: str, mock: str, workdir: Path, postgres: str, turns: int, rou
     config.write_text(config_text(mock, storage))
     gateway = Callgrind(config, port, workdir / f"{store}.callgrind")
     try:
-        wait_up(base, gateway.process)
+        wait_ready(f"{base}/healthz", gateway.process, timeout=300)  # starting under callgrind takes tens of seconds
         return asyncio.run(count_turns(base, gateway.dump, turns, rounds))
     finally:
         stop_process(gateway.process)
