@@ -5,7 +5,7 @@ turn's body in three cases (`plano_proxy.transformers.history_memo`):
 
 - *history new*: a stored history the gateway has not sent before, every item copied without its id and serialised
   (what every turn cost before the memo);
-- *chain grew*: the turn before was sent, and this history is that one plus its answer (a conversation going on);
+- *chain grew*: the turn before was sent, and this history is that one plus its answer (a chain going on);
 - *sent before*: this same history was sent before (a response continued again).
 
 Times are medians, in µs of one core.

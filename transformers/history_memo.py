@@ -7,7 +7,8 @@ stored history a request's items begin with; the memo keeps, per history, a *run
 (each without its ``id``, since the upstream never stored it; a reasoning item only when OpenAI minted its
 ``encrypted_content``) serialised and joined by commas, and whether any of them is a compaction item. A run is made
 from the longest run already kept that its history begins with, plus the few items after it, so a chain that grows
-by a turn, and a response continued many times, cost the new items only.
+by a turn, and a response continued many times, cost the new items only. A ``conversation``'s items are read afresh
+on every turn, so its turns name no history and are serialised whole.
 
 Runs are kept by the identity of their last item and checked against the request's items by identity, which costs
 a comparison of pointers, not a look at each item: a stored item is one object for as long as a history holds it

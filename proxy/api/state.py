@@ -43,8 +43,13 @@ class TurnState:
     """The trace the commit's span goes in, when tracing is on (a background response's own, once it runs)."""
 
     def continued(self, request: CanonicalRequest) -> CanonicalRequest:
-        """`request` with the stored history before its new input: what providers are sent."""
-        return dataclasses.replace(request, items=(*self.history, *self.input_items), history=self.history)
+        """`request` with the stored history before its new input: what providers are sent. A chain's history is
+        named as such (see `history_memo`): the stores cache it, so the next turn gets the same items. A
+        conversation's is read afresh on every turn, and would only fill the memo."""
+        items = (*self.history, *self.input_items)
+        if self.previous_response_id is None:
+            return dataclasses.replace(request, items=items)
+        return dataclasses.replace(request, items=items, history=self.history)
 
     def echo(self) -> dict[str, Any]:
         """Response fields that come from the state rather than the request body."""

@@ -185,6 +185,35 @@ def test_stateless_without_storage(make_gateway: GatewayFactory) -> None:
     assert "state storage is not configured" in caught.value.message
 
 
+def test_a_native_upstream_gets_each_history_whole_as_chains_grow_and_fork(
+    client: openai.OpenAI, mock_upstream: ServerThread
+) -> None:
+    """Every turn's upstream input is the stored chain plus the new input, ids dropped, however it was reached: a
+    chain growing turn by turn, the same response continued several times, and a fork from the middle."""
+    assert mock_upstream.app is not None
+
+    def sent() -> list[tuple[str, str]]:
+        body = mock_upstream.app[REQUESTS][-1].body
+        assert body["store"] is False and not any("id" in item for item in body["input"])
+        return [(item["role"], item["content"][0]["text"]) for item in body["input"]]
+
+    turns: list[tuple[str, str, str]] = []  # (response id, user text, answer)
+    for n in range(6):
+        previous = turns[-1][0] if turns else None
+        response = client.responses.create(model="gpt-4o", input=f"turn {n}", previous_response_id=previous)
+        assert sent() == [*_said(turns), ("user", f"turn {n}")]
+        turns.append((response.id, f"turn {n}", response.output_text))
+    for n in range(3):
+        client.responses.create(model="gpt-4o", input=f"again {n}", previous_response_id=turns[-1][0])
+        assert sent() == [*_said(turns), ("user", f"again {n}")]
+    client.responses.create(model="gpt-4o", input="from the middle", previous_response_id=turns[2][0])
+    assert sent() == [*_said(turns[:3]), ("user", "from the middle")]
+
+
+def _said(turns: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+    return [said for _, question, answer in turns for said in (("user", question), ("assistant", answer))]
+
+
 def test_only_new_items_are_stored(make_gateway: GatewayFactory, mock_upstream: ServerThread) -> None:
     """Each turn sends the whole history upstream while the client sends one message."""
     gateway = make_gateway("sqlite")
