@@ -10,7 +10,8 @@ Paths:
 - ``relay``: non-streaming chat at concurrency 64, no state storage (the byte relay);
 - ``stored``: the same with SQLite state storage, as the shipped configuration stores every chat turn;
 - ``responses-anthropic``: streamed Responses turns on a Claude model (20 events), stored in SQLite, concurrency 16;
-- ``depth-100``: Responses turns continuing the 100th turn of one chain on the memory store, one at a time.
+- ``depth-100``: Responses turns continuing the 100th turn of one chain on the memory store, one at a time;
+- ``depth-1``: the same, continuing the chain's first turn: its profile beside depth-100's shows what depth adds.
 
 ``--store`` puts the stored paths on another store (``memory``, ``sqlite``, ``postgres``).
 
@@ -43,7 +44,7 @@ from bench import PLANO_PROXY, chat, responses, running
 from bench_http import throughput
 from litellm_side import free_port, stop_process
 
-PATHS = ("relay", "stored", "responses-anthropic", "depth-100")
+PATHS = ("relay", "stored", "responses-anthropic", "depth-100", "depth-1")
 
 
 def config_text(mock: str, storage: str) -> str:
@@ -55,30 +56,35 @@ def config_text(mock: str, storage: str) -> str:
 
 
 def storage_for(path: str, store: str | None, workdir: Path, postgres: str) -> str:
-    """No storage for the relay; else the store asked for, by default the memory store for depth-100 and SQLite
+    """No storage for the relay; else the store asked for, by default the memory store for the depth paths and SQLite
     (the shipped configuration's) for the others."""
     if path == "relay":
         return ""
-    kind = store or ("memory" if path == "depth-100" else "sqlite")
+    kind = store or ("memory" if path.startswith("depth-") else "sqlite")
     return bench_state.storage_yaml(kind, workdir / "state.db", postgres, "plano_profile")
 
 
-async def depth_load(base: str, seconds: float) -> None:
-    """Build a chain of 100 turns, then continue its last response, one turn at a time, until time is up."""
+async def depth_load(base: str, seconds: float, depth: int) -> None:
+    """Build a chain of 100 turns, then continue its response at `depth` (1 or 100), one turn at a time, until time
+    is up."""
     async with aiohttp.ClientSession() as session:
-        previous = None
-        for depth in range(100):
-            previous, _ = await bench_state.turn(session, base, f"turn {depth} [[events:20]]", previous)
+        chain: list[str] = []
+        for turn in range(100):
+            response_id, _ = await bench_state.turn(
+                session, base, f"turn {turn} [[events:20]]", chain[-1] if chain else None
+            )
+            chain.append(response_id)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            await bench_state.turn(session, base, "fork at 100 [[events:20]]", previous)
+            await bench_state.turn(session, base, f"fork at {depth} [[events:20]]", chain[depth - 1])
 
 
 def load_for(path: str, base: str, concurrency: int) -> Callable[[float], Awaitable[object]]:
     if path == "responses-anthropic":
         return lambda seconds: throughput(responses(base, "[[events:20]] go"), 16, seconds)
-    if path == "depth-100":
-        return lambda seconds: depth_load(base, seconds)
+    if path.startswith("depth-"):
+        depth = int(path.removeprefix("depth-"))
+        return lambda seconds: depth_load(base, seconds, depth)
     return lambda seconds: throughput(chat(base), concurrency, seconds)
 
 
@@ -144,7 +150,9 @@ def main() -> int:
     parser.add_argument("path", choices=PATHS)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument(
-        "--store", choices=("memory", "sqlite", "postgres"), help="default: memory for depth-100, sqlite otherwise"
+        "--store",
+        choices=("memory", "sqlite", "postgres"),
+        help="default: memory for the depth paths, sqlite otherwise",
     )
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--py-spy", default="py-spy", dest="spy")
