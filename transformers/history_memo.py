@@ -56,22 +56,24 @@ class HistoryMemo:
         return orjson.Fragment(b"[" + _comma_joined(run.replayed, rest) + b"]")
 
     def holds_compaction(self, request: CanonicalRequest) -> bool:
-        run = self._history_run(request)
-        if run is None:
+        """Whether any of the request's items is a compaction item. Only looks at runs already kept: every provider
+        asks this, and only a native Responses upstream is sent the serialised runs."""
+        history = _checked_history(request)
+        kept = self._longest_kept(history) if history else None
+        if kept is None:
             return _any_compaction(request.items)
-        return run.compaction or _any_compaction(request.items[len(run.items) :])
+        return kept.compaction or _any_compaction(request.items[len(kept.items) :])
 
     def _history_run(self, request: CanonicalRequest) -> _Run | None:
         """The run of the request's stored history, made now unless it is kept; None when there is no history or
         the request's items do not begin with it."""
-        history = request.history
-        if not history or request.items[: len(history)] != history:
+        history = _checked_history(request)
+        if not history:
             return None
-        kept = self._runs.get(id(history[-1]))
-        if kept is not None and (kept.items is history or kept.items == history):
-            self._runs.move_to_end(id(history[-1]))
-            return kept
         start = self._longest_kept(history)
+        if start is not None and len(start.items) == len(history):
+            self._runs.move_to_end(id(history[-1]))
+            return start
         new = history[len(start.items) :] if start is not None else history
         run = _Run(
             history,
@@ -82,6 +84,7 @@ class HistoryMemo:
         return run
 
     def _longest_kept(self, history: tuple[Item, ...]) -> _Run | None:
+        """The longest kept run `history` begins with (itself included), looking back from its end."""
         for end in range(len(history) - 1, max(len(history) - 1 - _LOOK_BACK, -1), -1):
             kept = self._runs.get(id(history[end]))
             if kept is not None and len(kept.items) == end + 1 and history[: end + 1] == kept.items:
@@ -98,6 +101,12 @@ class HistoryMemo:
         while self._bytes > self._max_bytes and len(self._runs) > 1:
             _, dropped = self._runs.popitem(last=False)
             self._bytes -= len(dropped.replayed)
+
+
+def _checked_history(request: CanonicalRequest) -> tuple[Item, ...]:
+    """The request's stored history when its items begin with it (compared by identity first), else empty."""
+    history = request.history
+    return history if history and request.items[: len(history)] == history else ()
 
 
 def _replayed(items: tuple[Item, ...]) -> list[Item]:
